@@ -1,0 +1,91 @@
+from django.contrib.contenttypes.models import ContentType
+from rest_framework import serializers
+
+from netbox.api.fields import ChoiceField, ContentTypeField
+from netbox.api.gfk_fields import GFKSerializerField
+from netbox.api.serializers import NetBoxModelSerializer, PrimaryModelSerializer
+from tenancy.api.serializers_.tenants import TenantSerializer
+from users.api.serializers_.users import UserSerializer
+
+from ..choices import *
+from ..models import *
+
+__all__ = (
+    'BusinessImpactSerializer',
+    'IncidentObjectSerializer',
+    'IncidentSerializer',
+    'TimelineEntrySerializer',
+)
+
+MONEY = {'max_digits': 20, 'decimal_places': 2, 'read_only': True, 'allow_null': True}
+
+
+class IncidentSerializer(PrimaryModelSerializer):
+    status = ChoiceField(choices=IncidentStatusChoices, required=False)
+    severity = ChoiceField(choices=SeverityChoices, required=False)
+    tenant = TenantSerializer(nested=True, required=False, allow_null=True)
+    # Computed from the loss rates (netbox_triage.impact); null when the rates mix currencies.
+    currency = serializers.CharField(read_only=True, allow_null=True)
+    current_loss_rate = serializers.DecimalField(**MONEY)
+    total_lost = serializers.DecimalField(**MONEY)
+    saved_by_mitigations = serializers.DecimalField(**MONEY)
+    loss_error = serializers.CharField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Incident
+        fields = (
+            'id', 'url', 'display_url', 'display', 'title', 'status', 'severity', 'started_at', 'detected_at',
+            'resolved_at', 'summary', 'tenant', 'currency', 'current_loss_rate', 'total_lost', 'saved_by_mitigations',
+            'loss_error', 'description', 'owner', 'comments', 'tags', 'custom_fields', 'created', 'last_updated',
+        )
+        brief_fields = ('id', 'url', 'display', 'title', 'status', 'severity', 'description')
+
+
+class IncidentObjectSerializer(NetBoxModelSerializer):
+    incident = IncidentSerializer(nested=True)
+    object_type = ContentTypeField(queryset=ContentType.objects.filter(AFFECTED_OBJECT_MODELS))
+    object = GFKSerializerField(read_only=True)
+
+    class Meta:
+        model = IncidentObject
+        fields = (
+            'id', 'url', 'display_url', 'display', 'incident', 'object_type', 'object_id', 'object', 'note', 'tags',
+            'custom_fields', 'created', 'last_updated',
+        )
+        brief_fields = ('id', 'url', 'display', 'incident', 'object_type', 'object_id')
+
+
+class BusinessImpactSerializer(PrimaryModelSerializer):
+    incident = IncidentSerializer(nested=True)
+    basis = ChoiceField(choices=ImpactBasisChoices, required=False)
+
+    class Meta:
+        model = BusinessImpact
+        fields = (
+            'id', 'url', 'display_url', 'display', 'incident', 'effective_from', 'loss_per_day', 'currency', 'basis',
+            'note', 'description', 'owner', 'comments', 'tags', 'custom_fields', 'created', 'last_updated',
+        )
+        brief_fields = ('id', 'url', 'display', 'effective_from', 'loss_per_day', 'currency')
+
+
+class TimelineEntrySerializer(PrimaryModelSerializer):
+    incident = IncidentSerializer(nested=True)
+    kind = ChoiceField(choices=TimelineKindChoices, required=False)
+    object_type = ContentTypeField(queryset=ContentType.objects.all(), required=False, allow_null=True)
+    object = GFKSerializerField(read_only=True)
+    author = UserSerializer(nested=True, read_only=True)
+
+    class Meta:
+        model = TimelineEntry
+        fields = (
+            'id', 'url', 'display_url', 'display', 'incident', 'timestamp', 'kind', 'text', 'object_type',
+            'object_id', 'object', 'author', 'description', 'owner', 'comments', 'tags', 'custom_fields', 'created',
+            'last_updated',
+        )
+        brief_fields = ('id', 'url', 'display', 'timestamp', 'kind')
+
+    def create(self, validated_data):
+        request = self.context.get('request')
+        if request is not None and request.user.is_authenticated:
+            validated_data.setdefault('author', request.user)
+        return super().create(validated_data)

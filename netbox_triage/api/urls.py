@@ -1,0 +1,12 @@
+from netbox.api.routers import NetBoxRouter
+
+from . import views
+
+router = NetBoxRouter()
+router.APIRootView = views.TriageRootView
+router.register('incidents', views.IncidentViewSet)
+router.register('affected-objects', views.IncidentObjectViewSet)
+router.register('business-impacts', views.BusinessImpactViewSet)
+router.register('timeline-entries', views.TimelineEntryViewSet)
+
+urlpatterns = router.urls

@@ -1,0 +1,69 @@
+"""Choice sets shared by the plugin's models, forms, filters and API."""
+
+from django.utils.translation import gettext_lazy as _
+
+from utilities.choices import ChoiceSet
+
+
+class SeverityChoices(ChoiceSet):
+    """One severity scale for incidents and discoveries, so the board can compare them."""
+
+    INFO = 'info'
+    LOW = 'low'
+    MEDIUM = 'medium'
+    HIGH = 'high'
+    CRITICAL = 'critical'
+
+    CHOICES = [
+        (INFO, _('Info'), 'gray'),
+        (LOW, _('Low'), 'blue'),
+        (MEDIUM, _('Medium'), 'yellow'),
+        (HIGH, _('High'), 'orange'),
+        (CRITICAL, _('Critical'), 'red'),
+    ]
+
+
+class IncidentStatusChoices(ChoiceSet):
+    INVESTIGATING = 'investigating'
+    MITIGATING = 'mitigating'
+    MONITORING = 'monitoring'
+    RESOLVED = 'resolved'
+
+    CHOICES = [
+        (INVESTIGATING, _('Investigating'), 'red'),
+        (MITIGATING, _('Mitigating'), 'orange'),
+        (MONITORING, _('Monitoring'), 'blue'),
+        (RESOLVED, _('Resolved'), 'green'),
+    ]
+
+    OPEN = (INVESTIGATING, MITIGATING, MONITORING)
+
+
+class ImpactBasisChoices(ChoiceSet):
+    """Whether a loss rate is a guess made in the room or a figure someone measured."""
+
+    ESTIMATE = 'estimate'
+    MEASURED = 'measured'
+
+    CHOICES = [
+        (ESTIMATE, _('Estimate'), 'yellow'),
+        (MEASURED, _('Measured'), 'green'),
+    ]
+
+
+class TimelineKindChoices(ChoiceSet):
+    NOTE = 'note'
+    ACTION = 'action'
+    FINDING = 'finding'
+    MITIGATION = 'mitigation'
+    STATUS = 'status'
+    SYSTEM = 'system'
+
+    CHOICES = [
+        (NOTE, _('Note'), 'gray'),
+        (ACTION, _('Action'), 'blue'),
+        (FINDING, _('Finding'), 'orange'),
+        (MITIGATION, _('Mitigation'), 'green'),
+        (STATUS, _('Status change'), 'purple'),
+        (SYSTEM, _('System'), 'cyan'),
+    ]

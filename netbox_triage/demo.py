@@ -1,0 +1,171 @@
+"""The demo: the seed's 12-host infrastructure and the night's incident, loaded idempotently.
+
+Hosts carry their 10.0.x.y addresses in NetBox, as in the seed. Each one's local config context
+(`triage.ssh`) maps it to a loopback address of the simulated fleet, so every connection the
+plugin opens for the demo stays on 127.0.0.0/8.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from ipaddress import ip_interface
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.utils import timezone
+
+from dcim.models import Device, DeviceRole, DeviceType, Interface, Manufacturer, Platform, Site
+from ipam.models import IPAddress
+from tenancy.models import Tenant
+from virtualization.models import Cluster, ClusterType, VirtualMachine, VMInterface
+
+from .choices import ImpactBasisChoices, IncidentStatusChoices, SeverityChoices, TimelineKindChoices
+from .models import BusinessImpact, Incident, IncidentObject, TimelineEntry
+
+__all__ = ('DEMO_HOSTS', 'FLEET_PORT', 'load_demo', 'loopback_for')
+
+# The simulated fleet listens on this port of each host's loopback address.
+FLEET_PORT = 2222
+INCIDENT_TITLE = 'Checkout failing for one customer in three'
+
+
+@dataclass(frozen=True)
+class DemoHost:
+    name: str
+    address: str  # as recorded in NetBox (the seed's network)
+    role: str
+    cluster: str
+    platform: str  # what the team believed before the probe
+    is_vm: bool
+
+
+DEMO_HOSTS = (
+    DemoHost('haproxy-1', '10.0.0.1/24', 'Load balancer', 'Entrypoint', 'CentOS 6', False),
+    DemoHost('haproxy-2', '10.0.0.2/24', 'Load balancer', 'Entrypoint', 'CentOS 6', False),
+    DemoHost('be-1', '10.0.11.1/24', 'Backend', 'Backend Cluster', 'Ubuntu 14.04', True),
+    DemoHost('be-2', '10.0.11.2/24', 'Backend', 'Backend Cluster', 'Ubuntu 14.04', True),
+    DemoHost('be-3', '10.0.11.3/24', 'Backend', 'Backend Cluster', 'Ubuntu 14.04', True),
+    DemoHost('fe-1', '10.0.10.1/24', 'Frontend', 'Frontend Cluster', 'Ubuntu 22.04', True),
+    DemoHost('fe-2', '10.0.10.2/24', 'Frontend', 'Frontend Cluster', 'Ubuntu 22.04', True),
+    DemoHost('fe-3', '10.0.10.3/24', 'Frontend', 'Frontend Cluster', 'Ubuntu 22.04', True),
+    DemoHost('redis-1', '10.0.12.1/24', 'Cache', 'Cache HA', 'Debian 12', False),
+    DemoHost('redis-2', '10.0.12.2/24', 'Cache', 'Cache HA', 'Debian 12', True),
+    DemoHost('mysql-1', '10.0.13.1/24', 'Database', 'Database HA', 'CentOS 7', False),
+    DemoHost('mysql-2', '10.0.13.2/24', 'Database', 'Database HA', 'CentOS 7', False),
+)
+
+ROLE_COLORS = {
+    'Load balancer': '4caf50', 'Backend': '2196f3', 'Frontend': 'ff9800', 'Cache': 'f44336', 'Database': '9c27b0',
+}
+
+
+def loopback_for(address):
+    """Map a seed address 10.0.x.y to the fleet's loopback address 127.100.x.y."""
+    ip = ip_interface(address).ip
+    octets = str(ip).split('.')
+    return f'127.100.{octets[2]}.{octets[3]}'
+
+
+def _slug(name):
+    return name.lower().replace(' ', '-').replace('.', '-')
+
+
+def _get(model, name, **defaults):
+    obj, _created = model.objects.get_or_create(name=name, defaults={'slug': _slug(name), **defaults})
+    return obj
+
+
+def _host(spec, site, tenant, device_type, cluster_type):
+    role = _get(DeviceRole, spec.role, color=ROLE_COLORS[spec.role], vm_role=True)
+    platform = _get(Platform, spec.platform)
+    cluster, _created = Cluster.objects.get_or_create(
+        name=spec.cluster, defaults={'type': cluster_type, 'scope': site}
+    )
+    context = {'triage': {'ssh': {'host': loopback_for(spec.address), 'port': FLEET_PORT}}}
+    common = {'role': role, 'platform': platform, 'tenant': tenant, 'cluster': cluster,
+              'local_context_data': context}
+    if spec.is_vm:
+        host, _created = VirtualMachine.objects.get_or_create(name=spec.name, defaults={'site': site, **common})
+        iface, _created = VMInterface.objects.get_or_create(virtual_machine=host, name='eth0')
+    else:
+        host, _created = Device.objects.get_or_create(
+            name=spec.name, defaults={'site': site, 'device_type': device_type, **common}
+        )
+        iface, _created = Interface.objects.get_or_create(device=host, name='eth0', defaults={'type': '1000base-t'})
+    ip = IPAddress.objects.filter(address=spec.address).first()
+    if ip is None:
+        ip = IPAddress.objects.create(address=spec.address, assigned_object=iface, tenant=tenant)
+    if host.primary_ip4_id != ip.pk:
+        host.primary_ip4 = ip
+        host.save()
+    return host
+
+
+def _incident(hosts, clusters, tenant, now):
+    started = (now - timedelta(hours=3)).replace(second=0, microsecond=0)
+    incident, created = Incident.objects.get_or_create(
+        title=INCIDENT_TITLE,
+        defaults={
+            'status': IncidentStatusChoices.MITIGATING,
+            'severity': SeverityChoices.CRITICAL,
+            'started_at': started,
+            'detected_at': started + timedelta(minutes=12),
+            'tenant': tenant,
+            'description': 'One request in three fails at checkout; the business loses sales every minute.',
+            'summary': (
+                'Customers report failed payments since the evening deployment window. '
+                'Backends answer slowly; one of them cannot reach the database.'
+            ),
+        },
+    )
+    if not created:
+        return incident, False
+    started = incident.started_at
+    for obj in [hosts['be-1'], hosts['be-2'], hosts['be-3'], hosts['haproxy-1'], hosts['mysql-1'],
+                clusters['Backend Cluster']]:
+        IncidentObject.objects.get_or_create(
+            incident=incident, object_type=ContentType.objects.get_for_model(obj), object_id=obj.pk
+        )
+    BusinessImpact.objects.create(
+        incident=incident, effective_from=started, loss_per_day=Decimal('1000000.00'), currency='USD',
+        basis=ImpactBasisChoices.ESTIMATE, note='Sales team estimate: one order in three lost.',
+    )
+    BusinessImpact.objects.create(
+        incident=incident, effective_from=started + timedelta(hours=2), loss_per_day=Decimal('200000.00'),
+        currency='USD', basis=ImpactBasisChoices.MEASURED,
+        note='After be-3 was taken out of the HAProxy pool (temporary fix).',
+    )
+    entries = [
+        (timedelta(minutes=12), TimelineKindChoices.NOTE, 'Support escalates: checkout errors for many customers.',
+         None),
+        (timedelta(minutes=45), TimelineKindChoices.ACTION, 'Consultant on site; business and tech teams in one room.',
+         None),
+        (timedelta(minutes=70), TimelineKindChoices.FINDING,
+         'be-3 cannot reach **mysql-1** on 3306 since the firewall upgrade; HAProxy has no health check.',
+         hosts['be-3']),
+        (timedelta(hours=2), TimelineKindChoices.MITIGATION, 'be-3 removed from the HAProxy backend pool.',
+         hosts['haproxy-1']),
+    ]
+    for offset, kind, text, obj in entries:
+        TimelineEntry.objects.create(
+            incident=incident, timestamp=started + offset, kind=kind, text=text,
+            object_type=ContentType.objects.get_for_model(obj) if obj else None, object_id=obj.pk if obj else None,
+        )
+    return incident, True
+
+
+@transaction.atomic
+def load_demo(now=None):
+    """Create (or find) the demo objects; returns a dict of what exists and what was created."""
+    now = now or timezone.now()
+    site = _get(Site, 'Customer DC', status='active')
+    tenant = _get(Tenant, 'Web shop')
+    manufacturer = _get(Manufacturer, 'Generic')
+    device_type, _created = DeviceType.objects.get_or_create(
+        manufacturer=manufacturer, model='Rack server', defaults={'slug': 'rack-server'}
+    )
+    cluster_type = _get(ClusterType, 'Application cluster')
+    hosts = {spec.name: _host(spec, site, tenant, device_type, cluster_type) for spec in DEMO_HOSTS}
+    clusters = {c.name: c for c in Cluster.objects.filter(name__in={spec.cluster for spec in DEMO_HOSTS})}
+    incident, created = _incident(hosts, clusters, tenant, now)
+    return {'hosts': hosts, 'incident': incident, 'incident_created': created}

@@ -1,0 +1,139 @@
+import django_filters
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from dcim.models import Device
+from netbox.filtersets import NetBoxModelFilterSet, PrimaryModelFilterSet
+from tenancy.filtersets import TenancyFilterSet
+from utilities.filters import MultiValueContentTypeFilter, MultiValueNumberFilter
+from utilities.filtersets import register_filterset
+from virtualization.models import Cluster, VirtualMachine
+
+from .choices import *
+from .models import *
+
+__all__ = (
+    'BusinessImpactFilterSet',
+    'IncidentFilterSet',
+    'IncidentObjectFilterSet',
+    'TimelineEntryFilterSet',
+)
+
+
+class IncidentScopedFilterMixin(django_filters.FilterSet):
+    incident_id = django_filters.ModelMultipleChoiceFilter(
+        field_name='incident',
+        queryset=Incident.objects.all(),
+        distinct=False,
+        label=_('Incident (ID)'),
+    )
+
+
+@register_filterset
+class IncidentFilterSet(PrimaryModelFilterSet, TenancyFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=IncidentStatusChoices, distinct=False)
+    severity = django_filters.MultipleChoiceFilter(choices=SeverityChoices, distinct=False)
+    is_open = django_filters.BooleanFilter(method='filter_is_open', label=_('Open'))
+    device_id = MultiValueNumberFilter(method='filter_affected', field_name='dcim.device', label=_('Device (ID)'))
+    virtual_machine_id = MultiValueNumberFilter(
+        method='filter_affected', field_name='virtualization.virtualmachine', label=_('Virtual machine (ID)')
+    )
+    cluster_id = MultiValueNumberFilter(
+        method='filter_affected', field_name='virtualization.cluster', label=_('Cluster (ID)')
+    )
+    service_id = MultiValueNumberFilter(method='filter_affected', field_name='ipam.service', label=_('Service (ID)'))
+
+    class Meta:
+        model = Incident
+        fields = ('id', 'title', 'started_at', 'detected_at', 'resolved_at', 'description')
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(
+            Q(title__icontains=value) | Q(summary__icontains=value) | Q(description__icontains=value)
+        )
+
+    def filter_is_open(self, queryset, name, value):
+        if value is None:
+            return queryset
+        if value:
+            return queryset.filter(status__in=IncidentStatusChoices.OPEN)
+        return queryset.exclude(status__in=IncidentStatusChoices.OPEN)
+
+    def filter_affected(self, queryset, name, value):
+        app_label, model = name.split('.')
+        return queryset.filter(
+            affected_objects__object_type__app_label=app_label,
+            affected_objects__object_type__model=model,
+            affected_objects__object_id__in=value,
+        ).distinct()
+
+
+@register_filterset
+class IncidentObjectFilterSet(IncidentScopedFilterMixin, NetBoxModelFilterSet):
+    object_type = MultiValueContentTypeFilter()
+    device_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=Device.objects.all(), method='filter_object', label=_('Device (ID)')
+    )
+    virtual_machine_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=VirtualMachine.objects.all(), method='filter_object', label=_('Virtual machine (ID)')
+    )
+    cluster_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=Cluster.objects.all(), method='filter_object', label=_('Cluster (ID)')
+    )
+
+    class Meta:
+        model = IncidentObject
+        fields = ('id', 'object_type_id', 'object_id', 'note')
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(Q(note__icontains=value) | Q(incident__title__icontains=value))
+
+    def filter_object(self, queryset, name, value):
+        if not value:
+            return queryset
+        model = value[0]._meta.model
+        return queryset.filter(
+            object_type__app_label=model._meta.app_label,
+            object_type__model=model._meta.model_name,
+            object_id__in=[obj.pk for obj in value],
+        )
+
+
+@register_filterset
+class BusinessImpactFilterSet(IncidentScopedFilterMixin, PrimaryModelFilterSet):
+    basis = django_filters.MultipleChoiceFilter(choices=ImpactBasisChoices, distinct=False)
+    currency = django_filters.CharFilter(method='filter_currency', label=_('Currency'))
+
+    class Meta:
+        model = BusinessImpact
+        fields = ('id', 'effective_from', 'loss_per_day', 'note', 'description')
+
+    def filter_currency(self, queryset, name, value):
+        return queryset.filter(currency__in=[code.strip().upper() for code in value.split(',')])
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(
+            Q(note__icontains=value) | Q(incident__title__icontains=value) | Q(currency__iexact=value.strip())
+        )
+
+
+@register_filterset
+class TimelineEntryFilterSet(IncidentScopedFilterMixin, PrimaryModelFilterSet):
+    kind = django_filters.MultipleChoiceFilter(choices=TimelineKindChoices, distinct=False)
+    object_type = MultiValueContentTypeFilter()
+    author_id = MultiValueNumberFilter(field_name='author_id', label=_('Author (ID)'))
+
+    class Meta:
+        model = TimelineEntry
+        fields = ('id', 'timestamp', 'object_type_id', 'object_id', 'description')
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(Q(text__icontains=value) | Q(incident__title__icontains=value))

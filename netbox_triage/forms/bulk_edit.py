@@ -1,0 +1,49 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from netbox.forms import PrimaryModelBulkEditForm
+from tenancy.models import Tenant
+from utilities.forms import add_blank_choice
+from utilities.forms.fields import ChoiceField, DynamicModelChoiceField
+from utilities.forms.rendering import FieldSet
+from utilities.forms.widgets import DateTimePicker
+
+from ..choices import *
+from ..models import *
+
+__all__ = (
+    'BusinessImpactBulkEditForm',
+    'IncidentBulkEditForm',
+    'TimelineEntryBulkEditForm',
+)
+
+
+class IncidentBulkEditForm(PrimaryModelBulkEditForm):
+    status = ChoiceField(label=_('Status'), choices=add_blank_choice(IncidentStatusChoices), required=False)
+    severity = ChoiceField(label=_('Severity'), choices=add_blank_choice(SeverityChoices), required=False)
+    tenant = DynamicModelChoiceField(label=_('Tenant'), queryset=Tenant.objects.all(), required=False)
+    resolved_at = forms.DateTimeField(label=_('Resolved at'), required=False, widget=DateTimePicker())
+
+    model = Incident
+    fieldsets = (
+        FieldSet('status', 'severity', 'resolved_at', 'description', name=_('Incident')),
+        FieldSet('tenant', name=_('Tenancy')),
+    )
+    nullable_fields = ('tenant', 'resolved_at', 'description', 'comments')
+
+
+class BusinessImpactBulkEditForm(PrimaryModelBulkEditForm):
+    basis = ChoiceField(label=_('Basis'), choices=add_blank_choice(ImpactBasisChoices), required=False)
+    note = forms.CharField(label=_('Note'), max_length=200, required=False)
+
+    model = BusinessImpact
+    fieldsets = (FieldSet('basis', 'note', 'description', name=_('Loss rate')),)
+    nullable_fields = ('note', 'description', 'comments')
+
+
+class TimelineEntryBulkEditForm(PrimaryModelBulkEditForm):
+    kind = ChoiceField(label=_('Kind'), choices=add_blank_choice(TimelineKindChoices), required=False)
+
+    model = TimelineEntry
+    fieldsets = (FieldSet('kind', 'description', name=_('Timeline entry')),)
+    nullable_fields = ('description', 'comments')

@@ -1,0 +1,71 @@
+from django.contrib.contenttypes.models import ContentType
+from django.utils.translation import gettext_lazy as _
+
+from netbox.forms import NetBoxModelImportForm, PrimaryModelImportForm
+from tenancy.models import Tenant
+from utilities.forms.fields import CSVChoiceField, CSVContentTypeField, CSVModelChoiceField
+
+from ..choices import *
+from ..models import *
+
+__all__ = (
+    'BusinessImpactImportForm',
+    'IncidentImportForm',
+    'IncidentObjectImportForm',
+    'TimelineEntryImportForm',
+)
+
+
+class IncidentImportForm(PrimaryModelImportForm):
+    status = CSVChoiceField(label=_('Status'), choices=IncidentStatusChoices, required=False)
+    severity = CSVChoiceField(label=_('Severity'), choices=SeverityChoices, required=False)
+    tenant = CSVModelChoiceField(
+        label=_('Tenant'), queryset=Tenant.objects.all(), required=False, to_field_name='name'
+    )
+
+    class Meta:
+        model = Incident
+        fields = (
+            'title', 'status', 'severity', 'started_at', 'detected_at', 'resolved_at', 'summary', 'tenant',
+            'description', 'owner', 'comments', 'tags',
+        )
+
+
+class IncidentObjectImportForm(NetBoxModelImportForm):
+    incident = CSVModelChoiceField(label=_('Incident'), queryset=Incident.objects.all(), to_field_name='pk')
+    object_type = CSVContentTypeField(
+        label=_('Object type'),
+        queryset=ContentType.objects.filter(AFFECTED_OBJECT_MODELS),
+        help_text=_('dcim.device, virtualization.virtualmachine, virtualization.cluster or ipam.service'),
+    )
+
+    class Meta:
+        model = IncidentObject
+        fields = ('incident', 'object_type', 'object_id', 'note', 'tags')
+
+
+class BusinessImpactImportForm(PrimaryModelImportForm):
+    incident = CSVModelChoiceField(label=_('Incident'), queryset=Incident.objects.all(), to_field_name='pk')
+    basis = CSVChoiceField(label=_('Basis'), choices=ImpactBasisChoices, required=False)
+
+    class Meta:
+        model = BusinessImpact
+        fields = (
+            'incident', 'effective_from', 'loss_per_day', 'currency', 'basis', 'note', 'description', 'owner',
+            'comments', 'tags',
+        )
+
+
+class TimelineEntryImportForm(PrimaryModelImportForm):
+    incident = CSVModelChoiceField(label=_('Incident'), queryset=Incident.objects.all(), to_field_name='pk')
+    kind = CSVChoiceField(label=_('Kind'), choices=TimelineKindChoices, required=False)
+    object_type = CSVContentTypeField(
+        label=_('Object type'), queryset=ContentType.objects.all(), required=False,
+    )
+
+    class Meta:
+        model = TimelineEntry
+        fields = (
+            'incident', 'timestamp', 'kind', 'text', 'object_type', 'object_id', 'description', 'owner', 'comments',
+            'tags',
+        )

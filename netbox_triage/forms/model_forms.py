@@ -1,0 +1,158 @@
+from django import forms
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from dcim.models import Device
+from ipam.models import Service
+from netbox.forms import NetBoxModelForm, PrimaryModelForm
+from tenancy.forms import TenancyForm
+from utilities.forms.fields import CommentField, DynamicModelChoiceField
+from utilities.forms.rendering import FieldSet
+from utilities.forms.widgets import DateTimePicker
+from virtualization.models import Cluster, VirtualMachine
+
+from ..models import *
+from ..settings import get_setting
+
+__all__ = (
+    'BusinessImpactForm',
+    'IncidentForm',
+    'IncidentObjectForm',
+    'TimelineEntryForm',
+)
+
+# The object selectors offered where a form links to "a device, VM, service or cluster".
+OBJECT_SELECTORS = (
+    ('device', Device, _('Device')),
+    ('virtual_machine', VirtualMachine, _('Virtual machine')),
+    ('service', Service, _('Service')),
+    ('cluster', Cluster, _('Cluster')),
+)
+
+
+class ObjectSelectorMixin(forms.Form):
+    """One optional selector per linkable model; at most one may be set (the generic `object`)."""
+
+    device = DynamicModelChoiceField(queryset=Device.objects.all(), required=False, label=_('Device'))
+    virtual_machine = DynamicModelChoiceField(
+        queryset=VirtualMachine.objects.all(), required=False, label=_('Virtual machine')
+    )
+    service = DynamicModelChoiceField(queryset=Service.objects.all(), required=False, label=_('Service'))
+    cluster = DynamicModelChoiceField(queryset=Cluster.objects.all(), required=False, label=_('Cluster'))
+
+    selector_required = False
+
+    def _init_selectors(self):
+        instance = self.instance
+        if instance.pk and instance.object_type_id and instance.object is not None:
+            for field, model, _label in OBJECT_SELECTORS:
+                if isinstance(instance.object, model):
+                    self.initial[field] = instance.object.pk
+
+    def _clean_selectors(self):
+        chosen = [(field, self.cleaned_data.get(field)) for field, _model, _label in OBJECT_SELECTORS]
+        chosen = [(field, obj) for field, obj in chosen if obj]
+        if len(chosen) > 1:
+            raise ValidationError(_('Choose one object only.'))
+        if not chosen:
+            if self.selector_required:
+                raise ValidationError(_('Choose a device, virtual machine, service or cluster.'))
+            self.instance.object_type = None
+            self.instance.object_id = None
+            return
+        obj = chosen[0][1]
+        self.instance.object_type = ContentType.objects.get_for_model(obj)
+        self.instance.object_id = obj.pk
+
+
+class IncidentForm(TenancyForm, PrimaryModelForm):
+    summary = CommentField(label=_('Summary'), required=False)
+
+    fieldsets = (
+        FieldSet('title', 'status', 'severity', 'description', 'tags', name=_('Incident')),
+        FieldSet('started_at', 'detected_at', 'resolved_at', name=_('Times')),
+        FieldSet('summary', name=_('Summary')),
+        FieldSet('tenant_group', 'tenant', name=_('Tenancy')),
+    )
+
+    class Meta:
+        model = Incident
+        fields = (
+            'title', 'status', 'severity', 'started_at', 'detected_at', 'resolved_at', 'summary', 'tenant_group',
+            'tenant', 'description', 'owner', 'comments', 'tags',
+        )
+        widgets = {
+            'started_at': DateTimePicker(),
+            'detected_at': DateTimePicker(),
+            'resolved_at': DateTimePicker(),
+        }
+
+
+class IncidentObjectForm(ObjectSelectorMixin, NetBoxModelForm):
+    incident = DynamicModelChoiceField(queryset=Incident.objects.all(), label=_('Incident'))
+    selector_required = True
+
+    fieldsets = (
+        FieldSet('incident', 'note', 'tags', name=_('Incident')),
+        FieldSet('device', 'virtual_machine', 'service', 'cluster', name=_('Affected object (choose one)')),
+    )
+
+    class Meta:
+        model = IncidentObject
+        fields = ('incident', 'note', 'tags')
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_selectors()
+
+    def clean(self):
+        super().clean()
+        self._clean_selectors()
+        return self.cleaned_data
+
+
+class BusinessImpactForm(PrimaryModelForm):
+    incident = DynamicModelChoiceField(queryset=Incident.objects.all(), label=_('Incident'))
+
+    fieldsets = (
+        FieldSet('incident', 'effective_from', 'loss_per_day', 'currency', 'basis', 'note', 'tags',
+                 name=_('Loss rate')),
+    )
+
+    class Meta:
+        model = BusinessImpact
+        fields = (
+            'incident', 'effective_from', 'loss_per_day', 'currency', 'basis', 'note', 'description', 'owner',
+            'comments', 'tags',
+        )
+        widgets = {'effective_from': DateTimePicker()}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance.pk and not self.initial.get('currency'):
+            self.initial['currency'] = get_setting('default_currency')
+
+
+class TimelineEntryForm(ObjectSelectorMixin, PrimaryModelForm):
+    incident = DynamicModelChoiceField(queryset=Incident.objects.all(), label=_('Incident'))
+    text = CommentField(label=_('Text'), required=True)
+
+    fieldsets = (
+        FieldSet('incident', 'timestamp', 'kind', 'text', 'tags', name=_('Timeline entry')),
+        FieldSet('device', 'virtual_machine', 'service', 'cluster', name=_('Linked object (optional)')),
+    )
+
+    class Meta:
+        model = TimelineEntry
+        fields = ('incident', 'timestamp', 'kind', 'text', 'description', 'owner', 'comments', 'tags')
+        widgets = {'timestamp': DateTimePicker()}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_selectors()
+
+    def clean(self):
+        super().clean()
+        self._clean_selectors()
+        return self.cleaned_data

@@ -1,0 +1,65 @@
+from typing import Annotated
+
+import strawberry
+import strawberry_django
+from strawberry.scalars import ID
+from strawberry_django import DatetimeFilterLookup, StrFilterLookup
+
+from netbox.graphql.filters import NetBoxModelFilter, PrimaryModelFilter, register_filter
+from tenancy.graphql.filter_mixins import TenancyFilterMixin
+
+from .. import models
+
+__all__ = (
+    'BusinessImpactFilter',
+    'IncidentFilter',
+    'IncidentObjectFilter',
+    'TimelineEntryFilter',
+)
+
+
+@register_filter(models.Incident, lookups=True)
+class IncidentFilter(TenancyFilterMixin, PrimaryModelFilter):
+    title: StrFilterLookup | None = strawberry_django.filter_field()
+    status: StrFilterLookup | None = strawberry_django.filter_field()
+    severity: StrFilterLookup | None = strawberry_django.filter_field()
+    started_at: DatetimeFilterLookup | None = strawberry_django.filter_field()
+    detected_at: DatetimeFilterLookup | None = strawberry_django.filter_field()
+    resolved_at: DatetimeFilterLookup | None = strawberry_django.filter_field()
+    summary: StrFilterLookup | None = strawberry_django.filter_field()
+
+
+@register_filter(models.IncidentObject, lookups=True)
+class IncidentObjectFilter(NetBoxModelFilter):
+    incident: Annotated['IncidentFilter', strawberry.lazy('netbox_triage.graphql.filters')] | None = (
+        strawberry_django.filter_field()
+    )
+    incident_id: ID | None = strawberry_django.filter_field()
+    object_type_id: ID | None = strawberry_django.filter_field()
+    object_id: ID | None = strawberry_django.filter_field()
+    note: StrFilterLookup | None = strawberry_django.filter_field()
+
+
+@register_filter(models.BusinessImpact, lookups=True)
+class BusinessImpactFilter(PrimaryModelFilter):
+    incident: Annotated['IncidentFilter', strawberry.lazy('netbox_triage.graphql.filters')] | None = (
+        strawberry_django.filter_field()
+    )
+    incident_id: ID | None = strawberry_django.filter_field()
+    effective_from: DatetimeFilterLookup | None = strawberry_django.filter_field()
+    currency: StrFilterLookup | None = strawberry_django.filter_field()
+    basis: StrFilterLookup | None = strawberry_django.filter_field()
+    note: StrFilterLookup | None = strawberry_django.filter_field()
+
+
+@register_filter(models.TimelineEntry, lookups=True)
+class TimelineEntryFilter(PrimaryModelFilter):
+    incident: Annotated['IncidentFilter', strawberry.lazy('netbox_triage.graphql.filters')] | None = (
+        strawberry_django.filter_field()
+    )
+    incident_id: ID | None = strawberry_django.filter_field()
+    timestamp: DatetimeFilterLookup | None = strawberry_django.filter_field()
+    kind: StrFilterLookup | None = strawberry_django.filter_field()
+    text: StrFilterLookup | None = strawberry_django.filter_field()
+    object_type_id: ID | None = strawberry_django.filter_field()
+    object_id: ID | None = strawberry_django.filter_field()

@@ -1,0 +1,22 @@
+import strawberry
+import strawberry_django
+
+from .types import *
+
+
+@strawberry.type(name='Query')
+class TriageQuery:
+    incident: IncidentType = strawberry_django.field()
+    incident_list: list[IncidentType] = strawberry_django.field()
+
+    incident_object: IncidentObjectType = strawberry_django.field()
+    incident_object_list: list[IncidentObjectType] = strawberry_django.field()
+
+    business_impact: BusinessImpactType = strawberry_django.field()
+    business_impact_list: list[BusinessImpactType] = strawberry_django.field()
+
+    timeline_entry: TimelineEntryType = strawberry_django.field()
+    timeline_entry_list: list[TimelineEntryType] = strawberry_django.field()
+
+
+schema = [TriageQuery]

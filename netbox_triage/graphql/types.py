@@ -1,0 +1,64 @@
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+import strawberry_django
+
+from netbox.graphql.types import NetBoxObjectType, PrimaryObjectType, register_type
+
+from .. import models
+from .filters import *
+
+if TYPE_CHECKING:
+    from netbox.graphql.types import ContentTypeType
+    from tenancy.graphql.types import TenantType
+    from users.graphql.types import UserType
+
+__all__ = (
+    'BusinessImpactType',
+    'IncidentObjectType',
+    'IncidentType',
+    'TimelineEntryType',
+)
+
+
+@register_type(models.Incident, fields='__all__', filters=IncidentFilter, pagination=True)
+class IncidentType(PrimaryObjectType):
+    tenant: Annotated['TenantType', strawberry.lazy('tenancy.graphql.types')] | None
+    impacts: list[Annotated['BusinessImpactType', strawberry.lazy('netbox_triage.graphql.types')]]
+    timeline: list[Annotated['TimelineEntryType', strawberry.lazy('netbox_triage.graphql.types')]]
+    affected_objects: list[Annotated['IncidentObjectType', strawberry.lazy('netbox_triage.graphql.types')]]
+
+    @strawberry_django.field(prefetch_related=['impacts'])
+    def currency(self) -> str | None:
+        return self.currency
+
+    @strawberry_django.field(prefetch_related=['impacts'])
+    def current_loss_rate(self) -> Decimal | None:
+        return self.current_loss_rate
+
+    @strawberry_django.field(prefetch_related=['impacts'])
+    def total_lost(self) -> Decimal | None:
+        return self.total_lost
+
+    @strawberry_django.field(prefetch_related=['impacts'])
+    def saved_by_mitigations(self) -> Decimal | None:
+        return self.saved_by_mitigations
+
+
+@register_type(models.IncidentObject, fields='__all__', filters=IncidentObjectFilter, pagination=True)
+class IncidentObjectType(NetBoxObjectType):
+    incident: Annotated['IncidentType', strawberry.lazy('netbox_triage.graphql.types')]
+    object_type: Annotated['ContentTypeType', strawberry.lazy('netbox.graphql.types')]
+
+
+@register_type(models.BusinessImpact, fields='__all__', filters=BusinessImpactFilter, pagination=True)
+class BusinessImpactType(PrimaryObjectType):
+    incident: Annotated['IncidentType', strawberry.lazy('netbox_triage.graphql.types')]
+
+
+@register_type(models.TimelineEntry, fields='__all__', filters=TimelineEntryFilter, pagination=True)
+class TimelineEntryType(PrimaryObjectType):
+    incident: Annotated['IncidentType', strawberry.lazy('netbox_triage.graphql.types')]
+    object_type: Annotated['ContentTypeType', strawberry.lazy('netbox.graphql.types')] | None
+    author: Annotated['UserType', strawberry.lazy('users.graphql.types')] | None

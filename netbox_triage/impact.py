@@ -1,0 +1,93 @@
+"""Business-impact arithmetic: loss rates are a step function of time, integrated with Decimal.
+
+Pure functions over (effective_from, loss_per_day, currency) triples, so the incident page, the
+API, the board and the post-mortem all compute the same figures.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+__all__ = (
+    'LossSummary',
+    'MixedCurrenciesError',
+    'Rate',
+    'summarise_loss',
+)
+
+SECONDS_PER_DAY = Decimal(86400)
+CENTS = Decimal('0.01')
+
+
+class MixedCurrenciesError(ValueError):
+    """Loss rates in several currencies cannot be added up."""
+
+
+@dataclass(frozen=True)
+class Rate:
+    effective_from: datetime
+    loss_per_day: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class LossSummary:
+    currency: str | None
+    current_rate: Decimal  # per day, at `as_of` (zero once resolved)
+    first_rate: Decimal  # per day: the rate before any mitigation
+    total_lost: Decimal  # from the start up to `as_of`
+    saved: Decimal  # what the first rate would have cost over the same time, minus total_lost (negative if worse)
+    as_of: datetime
+
+
+def _money(value):
+    return value.quantize(CENTS, rounding=ROUND_HALF_UP)
+
+
+def _seconds(start, end):
+    delta = end - start
+    return Decimal(delta.days) * SECONDS_PER_DAY + Decimal(delta.seconds) + Decimal(delta.microseconds) / 10**6
+
+
+def summarise_loss(rates, started_at, *, now, resolved_at=None):
+    """Integrate the loss-rate step function from `started_at` to `resolved_at` (or `now`).
+
+    A rate applies from its `effective_from` (or the incident's start, if earlier) until the next
+    rate takes over. Rates dated after the end of the window count for nothing yet. Raises
+    MixedCurrenciesError when the rates use more than one currency.
+    """
+    rates = sorted(rates, key=lambda rate: rate.effective_from)
+    currencies = {rate.currency for rate in rates}
+    if len(currencies) > 1:
+        raise MixedCurrenciesError(
+            f'loss rates use several currencies ({", ".join(sorted(currencies))}); use one currency per incident'
+        )
+    end = min(resolved_at, now) if resolved_at else now
+    zero = Decimal('0.00')
+    if not rates:
+        return LossSummary(None, zero, zero, zero, zero, end)
+
+    total = Decimal(0)
+    exposure = Decimal(0)  # seconds during which some rate applied
+    for index, rate in enumerate(rates):
+        begin = max(rate.effective_from, started_at)
+        until = rates[index + 1].effective_from if index + 1 < len(rates) else end
+        until = min(until, end)
+        if until <= begin:
+            continue
+        seconds = _seconds(begin, until)
+        total += Decimal(rate.loss_per_day) * seconds / SECONDS_PER_DAY
+        exposure += seconds
+
+    active = [rate for rate in rates if rate.effective_from <= end]
+    current = Decimal(active[-1].loss_per_day) if active and not (resolved_at and resolved_at <= now) else Decimal(0)
+    first = Decimal(active[0].loss_per_day) if active else Decimal(0)
+    saved = first * exposure / SECONDS_PER_DAY - total
+    return LossSummary(
+        currency=rates[0].currency,
+        current_rate=_money(current),
+        first_rate=_money(first),
+        total_lost=_money(total),
+        saved=_money(saved),
+        as_of=end,
+    )

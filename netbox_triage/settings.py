@@ -1,0 +1,92 @@
+"""The plugin's settings: `PLUGINS_CONFIG['netbox_triage']`, defaults and start-up validation.
+
+Everything reads settings through `get_setting()` so a misconfiguration fails once, loudly, at
+start-up (`validate_settings()` runs from `ready()`), not deep inside a background job.
+"""
+
+import ipaddress
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+__all__ = (
+    'DEFAULT_SETTINGS',
+    'get_setting',
+    'validate_settings',
+)
+
+PLUGIN_NAME = 'netbox_triage'
+
+DEFAULT_SETTINGS = {
+    # Networks the plugin may open connections to (CIDRs). Empty means nowhere: a rescue has a
+    # scope, and the operator must state it. See docs/configuration.md.
+    'allowed_networks': [],
+    # How far before an incident's start a timeline entry may be dated (minutes).
+    'timeline_grace_minutes': 60,
+    # Currency proposed for new loss rates.
+    'default_currency': 'USD',
+    # SSH probing. Secrets stay in files or the environment: never in the database.
+    'ssh_username': 'root',
+    'ssh_port': 22,
+    'ssh_key_files': [],
+    'ssh_use_agent': True,
+    'ssh_password_env': None,
+    'ssh_jump_host': None,
+    'known_hosts_file': None,
+    'hostkey_state_dir': None,
+    'connect_timeout': 5,
+    'auth_timeout': 10,
+    'command_timeout': 60,
+    'probe_concurrency': 50,
+    'probe_chunk_size': 500,
+    'raw_section_max_bytes': 64 * 1024,
+}
+
+
+def get_setting(name):
+    """Return one plugin setting, falling back to its default."""
+    if name not in DEFAULT_SETTINGS:
+        raise KeyError(f'unknown netbox_triage setting {name!r}')
+    return settings.PLUGINS_CONFIG.get(PLUGIN_NAME, {}).get(name, DEFAULT_SETTINGS[name])
+
+
+def timeline_grace():
+    return timedelta(minutes=get_setting('timeline_grace_minutes'))
+
+
+def _fail(name, message):
+    raise ImproperlyConfigured(f"PLUGINS_CONFIG['{PLUGIN_NAME}']['{name}']: {message}")
+
+
+def validate_settings():
+    """Check every setting once at start-up; raise ImproperlyConfigured with the setting's name."""
+    configured = settings.PLUGINS_CONFIG.get(PLUGIN_NAME, {})
+    unknown = sorted(set(configured) - set(DEFAULT_SETTINGS))
+    if unknown:
+        raise ImproperlyConfigured(f"PLUGINS_CONFIG['{PLUGIN_NAME}']: unknown setting(s) {', '.join(unknown)}")
+
+    networks = get_setting('allowed_networks')
+    if isinstance(networks, str) or not isinstance(networks, (list, tuple)):
+        _fail('allowed_networks', 'must be a list of CIDR strings, e.g. ["10.0.0.0/16"]')
+    for cidr in networks:
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except (TypeError, ValueError) as exc:
+            _fail('allowed_networks', f'{cidr!r} is not a network in CIDR notation ({exc})')
+
+    for name in ('timeline_grace_minutes', 'ssh_port', 'connect_timeout', 'auth_timeout', 'command_timeout',
+                 'probe_concurrency', 'probe_chunk_size', 'raw_section_max_bytes'):
+        value = get_setting(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            _fail(name, f'must be a non-negative number (got {value!r})')
+    if not 0 < get_setting('ssh_port') < 65536:
+        _fail('ssh_port', 'must be a TCP port number')
+    if not isinstance(get_setting('ssh_key_files'), (list, tuple)):
+        _fail('ssh_key_files', 'must be a list of private key file paths')
+
+    import pycountry
+
+    currency = get_setting('default_currency')
+    if not isinstance(currency, str) or pycountry.currencies.get(alpha_3=currency.upper()) is None:
+        _fail('default_currency', f'{currency!r} is not an ISO 4217 currency code')

@@ -1,0 +1,101 @@
+import django_tables2 as tables
+from django.utils.translation import gettext_lazy as _
+from django_tables2.utils import Accessor
+
+from netbox.tables import NetBoxTable, PrimaryModelTable, columns
+from tenancy.tables import TenancyColumnsMixin
+
+from .models import *
+
+__all__ = (
+    'BusinessImpactTable',
+    'IncidentObjectTable',
+    'IncidentTable',
+    'TimelineEntryTable',
+)
+
+
+class MoneyColumn(tables.Column):
+    """A Decimal amount with thousands separators, e.g. 1,000,000.00."""
+
+    def render(self, value):
+        return f'{value:,.2f}'
+
+
+class IncidentTable(TenancyColumnsMixin, PrimaryModelTable):
+    title = tables.Column(verbose_name=_('Title'), linkify=True)
+    status = columns.ChoiceFieldColumn(verbose_name=_('Status'))
+    severity = columns.ChoiceFieldColumn(verbose_name=_('Severity'))
+    started_at = columns.DateTimeColumn(verbose_name=_('Started'))
+    detected_at = columns.DateTimeColumn(verbose_name=_('Detected'))
+    resolved_at = columns.DateTimeColumn(verbose_name=_('Resolved'))
+    currency = tables.Column(verbose_name=_('Currency'), orderable=False)
+    current_loss_rate = MoneyColumn(verbose_name=_('Loss per day now'), orderable=False)
+    total_lost = MoneyColumn(verbose_name=_('Lost so far'), orderable=False)
+    saved_by_mitigations = MoneyColumn(verbose_name=_('Saved by mitigations'), orderable=False)
+    affected_count = columns.LinkedCountColumn(
+        accessor=Accessor('affected_count'),
+        viewname='plugins:netbox_triage:incidentobject_list',
+        url_params={'incident_id': 'pk'},
+        verbose_name=_('Affected objects'),
+    )
+    tags = columns.TagColumn(url_name='plugins:netbox_triage:incident_list')
+
+    class Meta(PrimaryModelTable.Meta):
+        model = Incident
+        fields = (
+            'pk', 'id', 'title', 'status', 'severity', 'started_at', 'detected_at', 'resolved_at', 'currency',
+            'current_loss_rate', 'total_lost', 'saved_by_mitigations', 'affected_count', 'tenant', 'tenant_group',
+            'description', 'comments', 'tags', 'created', 'last_updated',
+        )
+        default_columns = (
+            'pk', 'title', 'status', 'severity', 'started_at', 'currency', 'current_loss_rate', 'total_lost',
+            'affected_count',
+        )
+
+
+class IncidentObjectTable(NetBoxTable):
+    incident = tables.Column(verbose_name=_('Incident'), linkify=True)
+    object_type = columns.ContentTypeColumn(verbose_name=_('Type'))
+    object = tables.Column(verbose_name=_('Object'), linkify=True, orderable=False)
+    tags = columns.TagColumn(url_name='plugins:netbox_triage:incidentobject_list')
+    actions = columns.ActionsColumn(actions=('edit', 'delete'))
+
+    class Meta(NetBoxTable.Meta):
+        model = IncidentObject
+        fields = ('pk', 'id', 'incident', 'object_type', 'object', 'note', 'tags', 'created', 'last_updated')
+        default_columns = ('pk', 'incident', 'object_type', 'object', 'note')
+
+
+class BusinessImpactTable(PrimaryModelTable):
+    incident = tables.Column(verbose_name=_('Incident'), linkify=True)
+    effective_from = columns.DateTimeColumn(verbose_name=_('Effective from'), linkify=True)
+    loss_per_day = MoneyColumn(verbose_name=_('Loss per day'))
+    basis = columns.ChoiceFieldColumn(verbose_name=_('Basis'))
+    tags = columns.TagColumn(url_name='plugins:netbox_triage:businessimpact_list')
+
+    class Meta(PrimaryModelTable.Meta):
+        model = BusinessImpact
+        fields = (
+            'pk', 'id', 'incident', 'effective_from', 'loss_per_day', 'currency', 'basis', 'note', 'description',
+            'comments', 'tags', 'created', 'last_updated',
+        )
+        default_columns = ('pk', 'incident', 'effective_from', 'loss_per_day', 'currency', 'basis', 'note')
+
+
+class TimelineEntryTable(PrimaryModelTable):
+    incident = tables.Column(verbose_name=_('Incident'), linkify=True)
+    timestamp = columns.DateTimeColumn(verbose_name=_('Time'), linkify=True)
+    kind = columns.ChoiceFieldColumn(verbose_name=_('Kind'))
+    text = columns.MarkdownColumn(verbose_name=_('Text'))
+    object = tables.Column(verbose_name=_('Linked object'), linkify=True, orderable=False)
+    author = tables.Column(verbose_name=_('Author'))
+    tags = columns.TagColumn(url_name='plugins:netbox_triage:timelineentry_list')
+
+    class Meta(PrimaryModelTable.Meta):
+        model = TimelineEntry
+        fields = (
+            'pk', 'id', 'incident', 'timestamp', 'kind', 'text', 'object', 'author', 'description', 'comments',
+            'tags', 'created', 'last_updated',
+        )
+        default_columns = ('pk', 'timestamp', 'incident', 'kind', 'text', 'object', 'author')

@@ -1,0 +1,16 @@
+from django.urls import include, path
+
+from utilities.urls import get_model_urls
+
+from . import views  # noqa: F401
+
+urlpatterns = [
+    path('incidents/', include(get_model_urls('netbox_triage', 'incident', detail=False))),
+    path('incidents/<int:pk>/', include(get_model_urls('netbox_triage', 'incident'))),
+    path('affected-objects/', include(get_model_urls('netbox_triage', 'incidentobject', detail=False))),
+    path('affected-objects/<int:pk>/', include(get_model_urls('netbox_triage', 'incidentobject'))),
+    path('business-impacts/', include(get_model_urls('netbox_triage', 'businessimpact', detail=False))),
+    path('business-impacts/<int:pk>/', include(get_model_urls('netbox_triage', 'businessimpact'))),
+    path('timeline-entries/', include(get_model_urls('netbox_triage', 'timelineentry', detail=False))),
+    path('timeline-entries/<int:pk>/', include(get_model_urls('netbox_triage', 'timelineentry'))),
+]

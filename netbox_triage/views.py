@@ -1,0 +1,312 @@
+from django.db.models import Count, Prefetch
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from extras.ui.panels import CustomFieldsPanel, TagsPanel
+from netbox.ui import actions, layout
+from netbox.ui.panels import CommentsPanel, ObjectsTablePanel
+from netbox.views import generic
+from utilities.views import register_model_view
+
+from . import filtersets, forms, tables
+from .choices import TimelineKindChoices
+from .impact import MixedCurrenciesError
+from .models import *
+from .ui import panels
+
+# How many timeline entries the incident page shows before linking to the full list.
+TIMELINE_PAGE_SIZE = 100
+
+
+def incidents_with_figures():
+    """Incidents with what list/detail pages need to compute loss figures without per-row queries."""
+    return Incident.objects.select_related('tenant').prefetch_related(
+        Prefetch('impacts', queryset=BusinessImpact.objects.order_by('effective_from', 'pk')),
+        'tags',
+    ).annotate(affected_count=Count('affected_objects', distinct=True))
+
+
+#
+# Incidents
+#
+
+@register_model_view(Incident, 'list', path='', detail=False)
+class IncidentListView(generic.ObjectListView):
+    queryset = incidents_with_figures()
+    filterset = filtersets.IncidentFilterSet
+    filterset_form = forms.IncidentFilterForm
+    table = tables.IncidentTable
+
+
+@register_model_view(Incident)
+class IncidentView(generic.ObjectView):
+    queryset = incidents_with_figures()
+    template_name = 'generic/object.html'
+    layout = layout.SimpleLayout(
+        left_panels=[
+            panels.IncidentPanel(),
+            panels.LossPanel(),
+            CommentsPanel(field_name='summary', title=_('Summary')),
+        ],
+        right_panels=[
+            ObjectsTablePanel(
+                'netbox_triage.incidentobject',
+                filters={'incident_id': lambda ctx: ctx['object'].pk},
+                exclude_columns=['incident'],
+                title=_('Affected objects'),
+                actions=[
+                    actions.AddObject(
+                        'netbox_triage.incidentobject',
+                        url_params={'incident': lambda ctx: ctx['object'].pk},
+                        label=_('Add an affected object'),
+                    ),
+                ],
+            ),
+            ObjectsTablePanel(
+                'netbox_triage.businessimpact',
+                filters={'incident_id': lambda ctx: ctx['object'].pk},
+                exclude_columns=['incident'],
+                title=_('Loss rates'),
+                actions=[
+                    actions.AddObject(
+                        'netbox_triage.businessimpact',
+                        url_params={'incident': lambda ctx: ctx['object'].pk},
+                        label=_('Add a loss rate'),
+                    ),
+                ],
+            ),
+            TagsPanel(),
+            CustomFieldsPanel(),
+            CommentsPanel(),
+        ],
+        bottom_panels=[
+            panels.TimelinePanel(),
+        ],
+    )
+
+    def get_extra_context(self, request, instance):
+        kind = request.GET.get('kind')
+        if kind not in TimelineKindChoices.values():
+            kind = None
+        entries = (
+            TimelineEntry.objects.restrict(request.user, 'view')
+            .filter(incident=instance)
+            .select_related('author', 'object_type')
+            .prefetch_related('object')
+            .order_by('-timestamp', '-pk')
+        )
+        if kind:
+            entries = entries.filter(kind=kind)
+        entries = list(entries[:TIMELINE_PAGE_SIZE + 1])
+        try:
+            summary, error = instance.loss_summary(), None
+        except MixedCurrenciesError as exc:
+            summary, error = None, str(exc)
+        return {
+            'loss_summary': summary,
+            'loss_error': error,
+            'timeline_entries': entries[:TIMELINE_PAGE_SIZE],
+            'timeline_more': len(entries) > TIMELINE_PAGE_SIZE,
+            'timeline_kind': kind,
+            'timeline_kinds': [(value, label) for value, label, *_color in TimelineKindChoices.CHOICES],
+            'timeline_now': timezone.now(),
+        }
+
+
+@register_model_view(Incident, 'add', detail=False)
+@register_model_view(Incident, 'edit')
+class IncidentEditView(generic.ObjectEditView):
+    queryset = Incident.objects.all()
+    form = forms.IncidentForm
+
+
+@register_model_view(Incident, 'delete')
+class IncidentDeleteView(generic.ObjectDeleteView):
+    queryset = Incident.objects.all()
+
+
+@register_model_view(Incident, 'bulk_import', path='import', detail=False)
+class IncidentBulkImportView(generic.BulkImportView):
+    queryset = Incident.objects.all()
+    model_form = forms.IncidentImportForm
+
+
+@register_model_view(Incident, 'bulk_edit', path='edit', detail=False)
+class IncidentBulkEditView(generic.BulkEditView):
+    queryset = incidents_with_figures()
+    filterset = filtersets.IncidentFilterSet
+    table = tables.IncidentTable
+    form = forms.IncidentBulkEditForm
+
+
+@register_model_view(Incident, 'bulk_delete', path='delete', detail=False)
+class IncidentBulkDeleteView(generic.BulkDeleteView):
+    queryset = incidents_with_figures()
+    filterset = filtersets.IncidentFilterSet
+    table = tables.IncidentTable
+
+
+#
+# Affected objects
+#
+
+@register_model_view(IncidentObject, 'list', path='', detail=False)
+class IncidentObjectListView(generic.ObjectListView):
+    queryset = IncidentObject.objects.select_related('incident', 'object_type').prefetch_related('object', 'tags')
+    filterset = filtersets.IncidentObjectFilterSet
+    filterset_form = forms.IncidentObjectFilterForm
+    table = tables.IncidentObjectTable
+
+
+@register_model_view(IncidentObject)
+class IncidentObjectView(generic.ObjectView):
+    queryset = IncidentObject.objects.select_related('incident', 'object_type')
+    template_name = 'generic/object.html'
+    layout = layout.SimpleLayout(
+        left_panels=[panels.IncidentObjectPanel()],
+        right_panels=[TagsPanel(), CustomFieldsPanel()],
+    )
+
+
+@register_model_view(IncidentObject, 'add', detail=False)
+@register_model_view(IncidentObject, 'edit')
+class IncidentObjectEditView(generic.ObjectEditView):
+    queryset = IncidentObject.objects.all()
+    form = forms.IncidentObjectForm
+
+
+@register_model_view(IncidentObject, 'delete')
+class IncidentObjectDeleteView(generic.ObjectDeleteView):
+    queryset = IncidentObject.objects.all()
+
+
+@register_model_view(IncidentObject, 'bulk_import', path='import', detail=False)
+class IncidentObjectBulkImportView(generic.BulkImportView):
+    queryset = IncidentObject.objects.all()
+    model_form = forms.IncidentObjectImportForm
+
+
+@register_model_view(IncidentObject, 'bulk_delete', path='delete', detail=False)
+class IncidentObjectBulkDeleteView(generic.BulkDeleteView):
+    queryset = IncidentObject.objects.select_related('incident', 'object_type').prefetch_related('object')
+    filterset = filtersets.IncidentObjectFilterSet
+    table = tables.IncidentObjectTable
+
+
+#
+# Business impact (loss rates)
+#
+
+@register_model_view(BusinessImpact, 'list', path='', detail=False)
+class BusinessImpactListView(generic.ObjectListView):
+    queryset = BusinessImpact.objects.select_related('incident').prefetch_related('tags')
+    filterset = filtersets.BusinessImpactFilterSet
+    filterset_form = forms.BusinessImpactFilterForm
+    table = tables.BusinessImpactTable
+
+
+@register_model_view(BusinessImpact)
+class BusinessImpactView(generic.ObjectView):
+    queryset = BusinessImpact.objects.select_related('incident')
+    template_name = 'generic/object.html'
+    layout = layout.SimpleLayout(
+        left_panels=[panels.BusinessImpactPanel()],
+        right_panels=[TagsPanel(), CustomFieldsPanel(), CommentsPanel()],
+    )
+
+
+@register_model_view(BusinessImpact, 'add', detail=False)
+@register_model_view(BusinessImpact, 'edit')
+class BusinessImpactEditView(generic.ObjectEditView):
+    queryset = BusinessImpact.objects.all()
+    form = forms.BusinessImpactForm
+
+
+@register_model_view(BusinessImpact, 'delete')
+class BusinessImpactDeleteView(generic.ObjectDeleteView):
+    queryset = BusinessImpact.objects.all()
+
+
+@register_model_view(BusinessImpact, 'bulk_import', path='import', detail=False)
+class BusinessImpactBulkImportView(generic.BulkImportView):
+    queryset = BusinessImpact.objects.all()
+    model_form = forms.BusinessImpactImportForm
+
+
+@register_model_view(BusinessImpact, 'bulk_edit', path='edit', detail=False)
+class BusinessImpactBulkEditView(generic.BulkEditView):
+    queryset = BusinessImpact.objects.select_related('incident')
+    filterset = filtersets.BusinessImpactFilterSet
+    table = tables.BusinessImpactTable
+    form = forms.BusinessImpactBulkEditForm
+
+
+@register_model_view(BusinessImpact, 'bulk_delete', path='delete', detail=False)
+class BusinessImpactBulkDeleteView(generic.BulkDeleteView):
+    queryset = BusinessImpact.objects.select_related('incident')
+    filterset = filtersets.BusinessImpactFilterSet
+    table = tables.BusinessImpactTable
+
+
+#
+# Timeline entries
+#
+
+def timeline_entries():
+    return TimelineEntry.objects.select_related('incident', 'author', 'object_type').prefetch_related('object', 'tags')
+
+
+@register_model_view(TimelineEntry, 'list', path='', detail=False)
+class TimelineEntryListView(generic.ObjectListView):
+    queryset = timeline_entries()
+    filterset = filtersets.TimelineEntryFilterSet
+    filterset_form = forms.TimelineEntryFilterForm
+    table = tables.TimelineEntryTable
+
+
+@register_model_view(TimelineEntry)
+class TimelineEntryView(generic.ObjectView):
+    queryset = timeline_entries()
+    template_name = 'generic/object.html'
+    layout = layout.SimpleLayout(
+        left_panels=[panels.TimelineEntryPanel(), CommentsPanel(field_name='text', title=_('Text'))],
+        right_panels=[TagsPanel(), CustomFieldsPanel(), CommentsPanel()],
+    )
+
+
+@register_model_view(TimelineEntry, 'add', detail=False)
+@register_model_view(TimelineEntry, 'edit')
+class TimelineEntryEditView(generic.ObjectEditView):
+    queryset = TimelineEntry.objects.all()
+    form = forms.TimelineEntryForm
+
+    def alter_object(self, obj, request, url_args, url_kwargs):
+        if not obj.pk and request.user.is_authenticated:
+            obj.author = request.user
+        return obj
+
+
+@register_model_view(TimelineEntry, 'delete')
+class TimelineEntryDeleteView(generic.ObjectDeleteView):
+    queryset = TimelineEntry.objects.all()
+
+
+@register_model_view(TimelineEntry, 'bulk_import', path='import', detail=False)
+class TimelineEntryBulkImportView(generic.BulkImportView):
+    queryset = TimelineEntry.objects.all()
+    model_form = forms.TimelineEntryImportForm
+
+
+@register_model_view(TimelineEntry, 'bulk_edit', path='edit', detail=False)
+class TimelineEntryBulkEditView(generic.BulkEditView):
+    queryset = timeline_entries()
+    filterset = filtersets.TimelineEntryFilterSet
+    table = tables.TimelineEntryTable
+    form = forms.TimelineEntryBulkEditForm
+
+
+@register_model_view(TimelineEntry, 'bulk_delete', path='delete', detail=False)
+class TimelineEntryBulkDeleteView(generic.BulkDeleteView):
+    queryset = timeline_entries()
+    filterset = filtersets.TimelineEntryFilterSet
+    table = tables.TimelineEntryTable
