@@ -120,6 +120,7 @@ ensure_tools() {
 }
 
 psql_admin() {
+  export PGOPTIONS='--client-min-messages=warning'
   # A superuser session: trust/password over TCP first (these machines), then the local
   # `postgres` account (a fresh Debian install uses peer authentication).
   if psql -h 127.0.0.1 -U postgres -d postgres -Atq -c 'select 1' >/dev/null 2>&1; then
@@ -207,6 +208,9 @@ ensure_test_db() {
     copy_db "$name"
   fi
   echo "$name" > "$INSTANCE/run/test-db-name"
+  # End-to-end tests (tests/) drive a live server on a fresh copy, made anew on every run.
+  drop_db "${DB_NAME}_e2e"
+  copy_db "${DB_NAME}_e2e"
 }
 
 main() {
