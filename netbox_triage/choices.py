@@ -67,3 +67,31 @@ class TimelineKindChoices(ChoiceSet):
         (STATUS, _('Status change'), 'purple'),
         (SYSTEM, _('System'), 'cyan'),
     ]
+
+
+class ProbeStatusChoices(ChoiceSet):
+    """How the last probe of a host ended; one status per failure mode, so nothing is lumped."""
+
+    NEVER = 'never'
+    OK = 'ok'
+    UNREACHABLE = 'unreachable'
+    TIMEOUT = 'timeout'
+    AUTH_FAILED = 'auth_failed'
+    HOSTKEY_MISMATCH = 'hostkey_mismatch'
+    OUT_OF_SCOPE = 'out_of_scope'
+    PARSE_ERROR = 'parse_error'
+    NO_ADDRESS = 'no_address'
+    ERROR = 'error'
+
+    CHOICES = [
+        (NEVER, _('Never probed'), 'gray'),
+        (OK, _('OK'), 'green'),
+        (UNREACHABLE, _('Unreachable'), 'red'),
+        (TIMEOUT, _('Timeout'), 'orange'),
+        (AUTH_FAILED, _('Authentication failed'), 'red'),
+        (HOSTKEY_MISMATCH, _('Host key mismatch'), 'purple'),
+        (OUT_OF_SCOPE, _('Out of scope'), 'dark'),
+        (PARSE_ERROR, _('Parse error'), 'yellow'),
+        (NO_ADDRESS, _('No address'), 'gray'),
+        (ERROR, _('Error'), 'red'),
+    ]

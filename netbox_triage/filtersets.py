@@ -14,6 +14,7 @@ from .models import *
 
 __all__ = (
     'BusinessImpactFilterSet',
+    'HostFactsFilterSet',
     'IncidentFilterSet',
     'IncidentObjectFilterSet',
     'TimelineEntryFilterSet',
@@ -137,3 +138,35 @@ class TimelineEntryFilterSet(IncidentScopedFilterMixin, PrimaryModelFilterSet):
         if not value.strip():
             return queryset
         return queryset.filter(Q(text__icontains=value) | Q(incident__title__icontains=value))
+
+
+@register_filterset
+class HostFactsFilterSet(NetBoxModelFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=ProbeStatusChoices, distinct=False)
+    device_id = django_filters.ModelMultipleChoiceFilter(queryset=Device.objects.all(), label=_('Device (ID)'))
+    virtual_machine_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=VirtualMachine.objects.all(), label=_('Virtual machine (ID)')
+    )
+    os_family = django_filters.CharFilter(method='filter_exact', label=_('OS family'))
+    os_name = django_filters.CharFilter(lookup_expr='icontains')
+    os_version = django_filters.CharFilter()
+    virtualization = django_filters.CharFilter()
+    kernel = django_filters.CharFilter(lookup_expr='icontains')
+    kind_mismatch = django_filters.BooleanFilter()
+    probed_before = django_filters.DateTimeFilter(field_name='probed_at', lookup_expr='lt')
+
+    class Meta:
+        model = HostFacts
+        fields = ('id', 'status', 'os_family', 'os_name', 'os_version', 'kernel', 'architecture', 'virtualization',
+                  'kind_mismatch', 'probed_at', 'last_ok_at', 'hostkey_fingerprint')
+
+    def filter_exact(self, queryset, name, value):
+        return queryset.filter(**{f'{name}__in': [item.strip() for item in value.split(',')]})
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(
+            Q(device__name__icontains=value) | Q(virtual_machine__name__icontains=value)
+            | Q(os_pretty_name__icontains=value) | Q(kernel__icontains=value) | Q(error__icontains=value)
+        )

@@ -38,5 +38,8 @@ menu = PluginMenu(
             _item('timelineentry', _('Timeline')),
             _item('incidentobject', _('Affected objects')),
         )),
+        (_('Inventory'), (
+            _item('hostfacts', _('Host facts'), add=False),
+        )),
     ),
 )

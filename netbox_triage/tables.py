@@ -9,6 +9,7 @@ from .models import *
 
 __all__ = (
     'BusinessImpactTable',
+    'HostFactsTable',
     'IncidentObjectTable',
     'IncidentTable',
     'TimelineEntryTable',
@@ -64,7 +65,7 @@ class IncidentObjectTable(NetBoxTable):
     class Meta(NetBoxTable.Meta):
         model = IncidentObject
         fields = ('pk', 'id', 'incident', 'object_type', 'object', 'note', 'tags', 'created', 'last_updated')
-        default_columns = ('pk', 'incident', 'object_type', 'object', 'note')
+        default_columns = ('pk', 'id', 'incident', 'object_type', 'object', 'note')
 
 
 class BusinessImpactTable(PrimaryModelTable):
@@ -99,3 +100,29 @@ class TimelineEntryTable(PrimaryModelTable):
             'tags', 'created', 'last_updated',
         )
         default_columns = ('pk', 'timestamp', 'incident', 'kind', 'text', 'object', 'author')
+
+
+class HostFactsTable(NetBoxTable):
+    host = tables.Column(verbose_name=_('Host'), linkify=True, orderable=False, accessor=Accessor('host'))
+    status = columns.ChoiceFieldColumn(verbose_name=_('Probe status'), linkify=True)
+    os_pretty_name = tables.Column(verbose_name=_('OS'))
+    os_family = tables.Column(verbose_name=_('OS family'))
+    os_version = tables.Column(verbose_name=_('OS version'))
+    kernel = tables.Column(verbose_name=_('Kernel'))
+    architecture = tables.Column(verbose_name=_('Arch'))
+    virtualization = tables.Column(verbose_name=_('Virtualization'))
+    kind_mismatch = columns.BooleanColumn(verbose_name=_('Kind mismatch'))
+    probed_at = columns.DateTimeColumn(verbose_name=_('Probed'))
+    last_ok_at = columns.DateTimeColumn(verbose_name=_('Last OK'))
+    duration_ms = tables.Column(verbose_name=_('Duration (ms)'))
+    error = tables.Column(verbose_name=_('Error'))
+    actions = columns.ActionsColumn(actions=('delete',))
+
+    class Meta(NetBoxTable.Meta):
+        model = HostFacts
+        fields = (
+            'pk', 'id', 'host', 'status', 'os_pretty_name', 'os_family', 'os_version', 'kernel', 'architecture',
+            'virtualization', 'kind_mismatch', 'probed_at', 'last_ok_at', 'duration_ms', 'error', 'target',
+            'hostkey_fingerprint', 'created', 'last_updated',
+        )
+        default_columns = ('pk', 'host', 'status', 'os_pretty_name', 'kernel', 'virtualization', 'probed_at')

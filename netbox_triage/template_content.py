@@ -3,7 +3,7 @@ from django.contrib.contenttypes.models import ContentType
 from netbox.plugins import PluginTemplateExtension
 
 from .choices import IncidentStatusChoices
-from .models import Incident
+from .models import HostFacts, Incident
 
 
 class OpenIncidentsPanel(PluginTemplateExtension):
@@ -27,4 +27,31 @@ class OpenIncidentsPanel(PluginTemplateExtension):
         return self.render('netbox_triage/inc/open_incidents.html', extra_context={'incidents': incidents})
 
 
-template_extensions = [OpenIncidentsPanel]
+class FactsPanel(PluginTemplateExtension):
+    """Device and VM pages: what the probe found, and a "Probe now" button."""
+
+    models = ['dcim.device', 'virtualization.virtualmachine']
+
+    def right_page(self):
+        obj = self.context['object']
+        lookup = {'device': obj} if obj._meta.model_name == 'device' else {'virtual_machine': obj}
+        facts = HostFacts.objects.filter(**lookup).defer('raw_sections').first()
+        return self.render('netbox_triage/inc/facts_panel.html', extra_context={
+            'facts': facts, 'probe_model': obj._meta.model_name,
+        })
+
+
+class ProbeListButton(PluginTemplateExtension):
+    """Device and VM lists: probe the selected hosts, or every host the current filter shows."""
+
+    models = ['dcim.device', 'virtualization.virtualmachine']
+
+    def list_buttons(self):
+        model = self.context['model']
+        return self.render('netbox_triage/inc/probe_list_button.html', extra_context={
+            'probe_model': model._meta.model_name,
+            'filter_query': self.context['request'].GET.urlencode(),
+        })
+
+
+template_extensions = [OpenIncidentsPanel, FactsPanel, ProbeListButton]

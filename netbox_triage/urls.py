@@ -2,7 +2,7 @@ from django.urls import include, path
 
 from utilities.urls import get_model_urls
 
-from . import views  # noqa: F401
+from . import views
 
 urlpatterns = [
     path('incidents/', include(get_model_urls('netbox_triage', 'incident', detail=False))),
@@ -13,4 +13,10 @@ urlpatterns = [
     path('business-impacts/<int:pk>/', include(get_model_urls('netbox_triage', 'businessimpact'))),
     path('timeline-entries/', include(get_model_urls('netbox_triage', 'timelineentry', detail=False))),
     path('timeline-entries/<int:pk>/', include(get_model_urls('netbox_triage', 'timelineentry'))),
+    path('host-facts/', include(get_model_urls('netbox_triage', 'hostfacts', detail=False))),
+    path('host-facts/<int:pk>/', include(get_model_urls('netbox_triage', 'hostfacts'))),
+    # Actions that are not views of a model.
+    path('host-facts/<int:pk>/accept-hostkey/', views.AcceptHostKeyView.as_view(),
+         name='hostfacts_accept_hostkey'),
+    path('probe/<str:model>/', views.ProbeView.as_view(), name='probe'),
 ]

@@ -1,16 +1,29 @@
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Count, Prefetch
+from django.http import Http404, HttpResponseForbidden, QueryDict
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
+from django.views import View
 
+from dcim.filtersets import DeviceFilterSet
+from dcim.models import Device
 from extras.ui.panels import CustomFieldsPanel, TagsPanel
+from netbox.object_actions import BulkDelete, BulkExport
 from netbox.ui import actions, layout
-from netbox.ui.panels import CommentsPanel, ObjectsTablePanel
+from netbox.ui.panels import CommentsPanel, JSONPanel, ObjectsTablePanel
 from netbox.views import generic
 from utilities.views import register_model_view
+from virtualization.filtersets import VirtualMachineFilterSet
+from virtualization.models import VirtualMachine
 
 from . import filtersets, forms, tables
 from .choices import TimelineKindChoices
 from .impact import MixedCurrenciesError
+from .jobs import enqueue_probe
 from .models import *
 from .ui import panels
 
@@ -310,3 +323,85 @@ class TimelineEntryBulkDeleteView(generic.BulkDeleteView):
     queryset = timeline_entries()
     filterset = filtersets.TimelineEntryFilterSet
     table = tables.TimelineEntryTable
+
+
+#
+# Host facts
+#
+
+@register_model_view(HostFacts, 'list', path='', detail=False)
+class HostFactsListView(generic.ObjectListView):
+    queryset = HostFacts.objects.select_related('device', 'virtual_machine').defer('raw_sections', 'facts')
+    filterset = filtersets.HostFactsFilterSet
+    filterset_form = forms.HostFactsFilterForm
+    table = tables.HostFactsTable
+    actions = (BulkExport, BulkDelete)
+
+
+@register_model_view(HostFacts)
+class HostFactsView(generic.ObjectView):
+    queryset = HostFacts.objects.select_related('device', 'virtual_machine')
+    template_name = 'generic/object.html'
+    layout = layout.SimpleLayout(
+        left_panels=[panels.HostFactsPanel(), panels.RawSectionsPanel()],
+        right_panels=[JSONPanel('facts', title=_('Parsed facts')), TagsPanel()],
+    )
+
+
+@register_model_view(HostFacts, 'delete')
+class HostFactsDeleteView(generic.ObjectDeleteView):
+    queryset = HostFacts.objects.all()
+
+
+@register_model_view(HostFacts, 'bulk_delete', path='delete', detail=False)
+class HostFactsBulkDeleteView(generic.BulkDeleteView):
+    queryset = HostFacts.objects.select_related('device', 'virtual_machine')
+    filterset = filtersets.HostFactsFilterSet
+    table = tables.HostFactsTable
+
+
+class ProbeView(LoginRequiredMixin, View):
+    """POST: enqueue a probe of one host ("Probe now") or of the selected/filtered hosts of a list."""
+
+    models = {'device': Device, 'virtualmachine': VirtualMachine}
+
+    def post(self, request, model):
+        if not request.user.has_perm('netbox_triage.add_hostfacts'):
+            return HttpResponseForbidden('You may not probe hosts (netbox_triage.add_hostfacts).')
+        host_model = self.models.get(model)
+        if host_model is None:
+            raise Http404
+        hosts = host_model.objects.restrict(request.user, 'view')
+        if request.POST.getlist('pk'):
+            hosts = hosts.filter(pk__in=[pk for pk in request.POST.getlist('pk') if pk.isdigit()])
+        elif request.POST.get('_all'):
+            filterset = {Device: DeviceFilterSet, VirtualMachine: VirtualMachineFilterSet}[host_model]
+            hosts = filterset(QueryDict(request.POST.get('filter', '')), hosts).qs
+        else:
+            hosts = hosts.none()
+        hosts = list(hosts)
+        return_url = request.POST.get('return_url') or reverse(f'{host_model._meta.app_label}:{model}_list')
+        if not url_has_allowed_host_and_scheme(return_url, allowed_hosts={request.get_host()}):
+            return_url = reverse(f'{host_model._meta.app_label}:{model}_list')
+        if not hosts:
+            messages.warning(request, _('No hosts selected to probe.'))
+            return redirect(return_url)
+        jobs = enqueue_probe(hosts, user=request.user)
+        messages.success(request, _('Probe of {count} host(s) enqueued in {jobs} job(s).').format(
+            count=len(hosts), jobs=len(jobs)))
+        return redirect(return_url)
+
+
+class AcceptHostKeyView(LoginRequiredMixin, View):
+    """POST: an admin accepts the new host key a host presented (after checking it out of band)."""
+
+    def post(self, request, pk):
+        facts = get_object_or_404(HostFacts.objects.restrict(request.user, 'change'), pk=pk)
+        if not facts.hostkey_offered:
+            messages.warning(request, _('This host offered no new key.'))
+        else:
+            facts.snapshot()
+            facts.hostkey, facts.hostkey_offered = facts.hostkey_offered, ''
+            facts.save()
+            messages.success(request, _('New host key accepted; the next probe will use it.'))
+        return redirect(facts.get_absolute_url())

@@ -4,7 +4,9 @@ from rest_framework import serializers
 from netbox.api.fields import ChoiceField, ContentTypeField
 from netbox.api.gfk_fields import GFKSerializerField
 from netbox.api.serializers import NetBoxModelSerializer, PrimaryModelSerializer
+from dcim.api.serializers_.devices import DeviceSerializer
 from tenancy.api.serializers_.tenants import TenantSerializer
+from virtualization.api.serializers_.virtualmachines import VirtualMachineSerializer
 from users.api.serializers_.users import UserSerializer
 
 from ..choices import *
@@ -12,6 +14,7 @@ from ..models import *
 
 __all__ = (
     'BusinessImpactSerializer',
+    'HostFactsSerializer',
     'IncidentObjectSerializer',
     'IncidentSerializer',
     'TimelineEntrySerializer',
@@ -89,3 +92,30 @@ class TimelineEntrySerializer(PrimaryModelSerializer):
         if request is not None and request.user.is_authenticated:
             validated_data.setdefault('author', request.user)
         return super().create(validated_data)
+
+
+class HostFactsSerializer(NetBoxModelSerializer):
+    device = DeviceSerializer(nested=True, read_only=True)
+    virtual_machine = VirtualMachineSerializer(nested=True, read_only=True)
+    status = ChoiceField(choices=ProbeStatusChoices, read_only=True)
+
+    class Meta:
+        model = HostFacts
+        fields = (
+            'id', 'url', 'display_url', 'display', 'device', 'virtual_machine', 'status', 'error', 'target',
+            'probed_at', 'last_ok_at', 'duration_ms', 'os_family', 'os_name', 'os_version', 'os_pretty_name', 'kernel',
+            'architecture', 'virtualization', 'kind_mismatch', 'hostkey_fingerprint', 'hostkey', 'hostkey_offered',
+            'facts', 'raw_sections', 'tags', 'custom_fields', 'created', 'last_updated',
+        )
+        read_only_fields = fields
+        brief_fields = ('id', 'url', 'display', 'status', 'os_pretty_name', 'probed_at')
+
+
+class ProbeRequestSerializer(serializers.Serializer):
+    """What to probe: explicit devices/VMs, or NetBox filters applied to devices and VMs."""
+
+    devices = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    virtual_machines = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    device_filter = serializers.DictField(required=False, default=dict,
+                                          help_text='DeviceFilterSet parameters, e.g. {"site": ["dc1"]}')
+    virtual_machine_filter = serializers.DictField(required=False, default=dict)

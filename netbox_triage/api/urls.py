@@ -1,3 +1,5 @@
+from django.urls import path
+
 from netbox.api.routers import NetBoxRouter
 
 from . import views
@@ -8,5 +10,9 @@ router.register('incidents', views.IncidentViewSet)
 router.register('affected-objects', views.IncidentObjectViewSet)
 router.register('business-impacts', views.BusinessImpactViewSet)
 router.register('timeline-entries', views.TimelineEntryViewSet)
+router.register('host-facts', views.HostFactsViewSet)
 
-urlpatterns = router.urls
+urlpatterns = [
+    path('probe/', views.ProbeView.as_view(), name='probe'),
+    *router.urls,
+]

@@ -12,6 +12,7 @@ from ..models import *
 
 __all__ = (
     'BusinessImpactFilterForm',
+    'HostFactsFilterForm',
     'IncidentFilterForm',
     'IncidentObjectFilterForm',
     'TimelineEntryFilterForm',
@@ -66,4 +67,19 @@ class TimelineEntryFilterForm(PrimaryModelFilterSetForm):
         queryset=Incident.objects.all(), required=False, label=_('Incident')
     )
     kind = forms.MultipleChoiceField(label=_('Kind'), choices=TimelineKindChoices, required=False)
+    tag = TagFilterField(model)
+
+
+class HostFactsFilterForm(NetBoxModelFilterSetForm):
+    model = HostFacts
+    fieldsets = (
+        FieldSet('q', 'filter_id', 'tag'),
+        FieldSet('status', 'os_family', 'virtualization', 'kind_mismatch', name=_('Facts')),
+    )
+    status = forms.MultipleChoiceField(label=_('Probe status'), choices=ProbeStatusChoices, required=False)
+    os_family = forms.CharField(label=_('OS family'), required=False)
+    virtualization = forms.CharField(label=_('Virtualization'), required=False)
+    kind_mismatch = forms.NullBooleanField(
+        label=_('Kind mismatch'), required=False, widget=forms.Select(choices=BOOLEAN_WITH_BLANK_CHOICES)
+    )
     tag = TagFilterField(model)

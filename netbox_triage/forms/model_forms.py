@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from dcim.models import Device
@@ -64,6 +64,22 @@ class ObjectSelectorMixin(forms.Form):
         obj = chosen[0][1]
         self.instance.object_type = ContentType.objects.get_for_model(obj)
         self.instance.object_id = obj.pk
+
+    def _get_validation_exclusions(self):
+        # The selectors set object_type/object_id, which are not form fields: validate them anyway,
+        # or the model's constraints on them (one row per affected object) end in an IntegrityError.
+        exclude = super()._get_validation_exclusions()
+        if self.instance.object_type_id:
+            exclude -= {'object_type', 'object_id'}
+        return exclude
+
+    def _update_errors(self, errors):
+        # Model errors about object_type/object_id belong to the selectors: show them above the form.
+        if hasattr(errors, 'error_dict'):
+            for name in ('object_type', 'object_id'):
+                if name in errors.error_dict and name not in self.fields:
+                    errors.error_dict.setdefault(NON_FIELD_ERRORS, []).extend(errors.error_dict.pop(name))
+        super()._update_errors(errors)
 
 
 class IncidentForm(TenancyForm, PrimaryModelForm):

@@ -12,6 +12,7 @@ from .. import models
 
 __all__ = (
     'BusinessImpactFilter',
+    'HostFactsFilter',
     'IncidentFilter',
     'IncidentObjectFilter',
     'TimelineEntryFilter',
@@ -63,3 +64,16 @@ class TimelineEntryFilter(PrimaryModelFilter):
     text: StrFilterLookup | None = strawberry_django.filter_field()
     object_type_id: ID | None = strawberry_django.filter_field()
     object_id: ID | None = strawberry_django.filter_field()
+
+
+@register_filter(models.HostFacts, lookups=True)
+class HostFactsFilter(NetBoxModelFilter):
+    device_id: ID | None = strawberry_django.filter_field()
+    virtual_machine_id: ID | None = strawberry_django.filter_field()
+    status: StrFilterLookup | None = strawberry_django.filter_field()
+    os_family: StrFilterLookup | None = strawberry_django.filter_field()
+    os_name: StrFilterLookup | None = strawberry_django.filter_field()
+    os_version: StrFilterLookup | None = strawberry_django.filter_field()
+    kernel: StrFilterLookup | None = strawberry_django.filter_field()
+    virtualization: StrFilterLookup | None = strawberry_django.filter_field()
+    probed_at: DatetimeFilterLookup | None = strawberry_django.filter_field()

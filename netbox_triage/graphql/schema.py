@@ -19,4 +19,8 @@ class TriageQuery:
     timeline_entry_list: list[TimelineEntryType] = strawberry_django.field()
 
 
+    host_facts: HostFactsType = strawberry_django.field()
+    host_facts_list: list[HostFactsType] = strawberry_django.field()
+
+
 schema = [TriageQuery]

@@ -10,12 +10,15 @@ from .. import models
 from .filters import *
 
 if TYPE_CHECKING:
+    from dcim.graphql.types import DeviceType
     from netbox.graphql.types import ContentTypeType
     from tenancy.graphql.types import TenantType
     from users.graphql.types import UserType
+    from virtualization.graphql.types import VirtualMachineType
 
 __all__ = (
     'BusinessImpactType',
+    'HostFactsType',
     'IncidentObjectType',
     'IncidentType',
     'TimelineEntryType',
@@ -62,3 +65,9 @@ class TimelineEntryType(PrimaryObjectType):
     incident: Annotated['IncidentType', strawberry.lazy('netbox_triage.graphql.types')]
     object_type: Annotated['ContentTypeType', strawberry.lazy('netbox.graphql.types')] | None
     author: Annotated['UserType', strawberry.lazy('users.graphql.types')] | None
+
+
+@register_type(models.HostFacts, fields='__all__', filters=HostFactsFilter, pagination=True)
+class HostFactsType(NetBoxObjectType):
+    device: Annotated['DeviceType', strawberry.lazy('dcim.graphql.types')] | None
+    virtual_machine: Annotated['VirtualMachineType', strawberry.lazy('virtualization.graphql.types')] | None

@@ -1,1 +1,2 @@
+from .facts import *
 from .incidents import *

@@ -4,9 +4,11 @@ from netbox.ui import attrs, panels
 
 __all__ = (
     'BusinessImpactPanel',
+    'HostFactsPanel',
     'IncidentObjectPanel',
     'IncidentPanel',
     'LossPanel',
+    'RawSectionsPanel',
     'TimelineEntryPanel',
     'TimelinePanel',
 )
@@ -61,3 +63,31 @@ class TimelineEntryPanel(panels.ObjectAttributesPanel):
     object = attrs.GenericForeignKeyAttr('object', linkify=True, label=_('Linked object'))
     author = attrs.TextAttr('author')
     description = attrs.TextAttr('description')
+
+
+class HostFactsPanel(panels.ObjectAttributesPanel):
+    title = _('Probe')
+    host = attrs.TemplatedAttr('host', label=_('Host'), template_name='netbox_triage/attrs/host.html')
+    status = attrs.ChoiceAttr('status', label=_('Probe status'))
+    error = attrs.TextAttr('error')
+    target = attrs.TextAttr('target')
+    probed_at = attrs.DateTimeAttr('probed_at', label=_('Probed at'))
+    last_ok_at = attrs.DateTimeAttr('last_ok_at', label=_('Last OK'))
+    duration_ms = attrs.NumericAttr('duration_ms', label=_('Duration (ms)'))
+    os_pretty_name = attrs.TextAttr('os_pretty_name', label=_('OS'))
+    os_family = attrs.TextAttr('os_family', label=_('OS family'))
+    kernel = attrs.TextAttr('kernel')
+    architecture = attrs.TextAttr('architecture')
+    virtualization = attrs.TextAttr('virtualization')
+    kind_mismatch = attrs.BooleanAttr('kind_mismatch', label=_('Kind mismatch'))
+    hostkey_fingerprint = attrs.TextAttr('hostkey_fingerprint', label=_('Host key'), copy_button=True)
+    hostkey_offered = attrs.TemplatedAttr(
+        'hostkey_offered', label=_('Offered key'), template_name='netbox_triage/attrs/hostkey_offered.html'
+    )
+
+
+class RawSectionsPanel(panels.TemplatePanel):
+    """The raw output of each probe section, as text (probe output is untrusted: never markup)."""
+
+    def __init__(self, **kwargs):
+        super().__init__('netbox_triage/panels/raw_sections.html', title=_('Raw sections'), **kwargs)
