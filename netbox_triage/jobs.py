@@ -4,7 +4,7 @@ import time
 
 from netbox.jobs import JobRunner
 
-from .probing.runner import hosts_from_keys, probe_hosts
+from .probing.runner import change_logging, hosts_from_keys, probe_hosts
 from .probing.targets import host_key
 from .settings import get_setting
 
@@ -29,7 +29,8 @@ class ProbeJob(JobRunner):
                 self.job.data = {'progress': summary.as_dict()}
                 self.job.save(update_fields=['data'])
 
-        summary = probe_hosts(targets, on_progress=progress, log=self.logger.warning)
+        with change_logging(self.job.user):
+            summary = probe_hosts(targets, on_progress=progress, log=self.logger.warning)
         self.logger.info(f'scope: {summary.scope}')
         counts = ', '.join(f'{status}: {count}' for status, count in sorted(summary.statuses.items()))
         self.logger.info(f'done: {summary.done}/{summary.total} ({counts}); {summary.changed} changed')

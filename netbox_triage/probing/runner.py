@@ -2,13 +2,17 @@
 the REST endpoint, the background job and `netbox triage_probe`."""
 
 import os
+import uuid
 from collections import Counter
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from importlib.resources import files
 
 from django.db.models import Prefetch
 
 from dcim.models import Device
+from netbox.context_managers import event_tracking
+from utilities.request import NetBoxFakeRequest
 from virtualization.models import VirtualMachine
 
 from ..choices import ProbeStatusChoices
@@ -20,7 +24,20 @@ from .hostkeys import KnownHosts, StrictKnownHosts, TrustOnFirstUse
 from .targets import TargetError, host_key, target_for
 from .transport import Credentials, ProbeResult, Timeouts, run_many
 
-__all__ = ('ProbeSummary', 'hosts_from_keys', 'probe_hosts', 'probe_script')
+__all__ = ('ProbeSummary', 'change_logging', 'hosts_from_keys', 'probe_hosts', 'probe_script')
+
+
+@contextmanager
+def _logged_as(user):
+    request = NetBoxFakeRequest({'id': uuid.uuid4(), 'user': user, 'META': {}, 'COOKIES': {}, 'POST': {},
+                                 'GET': {}, 'FILES': {}, 'path': ''})
+    with event_tracking(request):
+        yield
+
+
+def change_logging(user):
+    """Record the probe's changes in NetBox's changelog (and fire event rules) as `user`, if any."""
+    return _logged_as(user) if user is not None else nullcontext()
 
 
 def probe_script():

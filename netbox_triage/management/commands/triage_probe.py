@@ -5,10 +5,11 @@ from rich.table import Table
 from rich.text import Text
 
 from dcim.models import Device
+from users.models import User
 from virtualization.models import VirtualMachine
 
 from netbox_triage.jobs import enqueue_probe
-from netbox_triage.probing.runner import probe_hosts
+from netbox_triage.probing.runner import change_logging, probe_hosts
 
 
 def add_host_filters(parser):
@@ -52,12 +53,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         add_host_filters(parser)
         parser.add_argument('--enqueue', action='store_true', help='run as background jobs on the RQ workers')
+        parser.add_argument('--user', help='record changes in the changelog as this NetBox user')
 
     def handle(self, *args, **options):
         hosts = select_hosts(options)
+        user = None
+        if options['user']:
+            user = User.objects.filter(username=options['user']).first()
+            if user is None:
+                raise CommandError(f"no NetBox user {options['user']!r}")
         console = Console(file=self.stdout, highlight=False)
         if options['enqueue']:
-            jobs = enqueue_probe(hosts)
+            jobs = enqueue_probe(hosts, user=user)
             console.print(f'enqueued {len(jobs)} job(s) for {len(hosts)} host(s):')
             for job in jobs:
                 console.print(f'  job #{job.pk} {job.job_id}')
@@ -66,7 +73,8 @@ class Command(BaseCommand):
         with Progress(TextColumn('probing'), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=not console.is_terminal) as progress:
             task = progress.add_task('probe', total=len(hosts))
-            summary = probe_hosts(hosts, on_progress=lambda s: progress.update(task, completed=s.done))
+            with change_logging(user):
+                summary = probe_hosts(hosts, on_progress=lambda s: progress.update(task, completed=s.done))
 
         console.print(f'scope: {summary.scope}')
         table = Table(title=f'{summary.done} host(s) probed, {summary.changed} changed')

@@ -1,0 +1,455 @@
+#!/bin/sh
+# netbox-triage host probe, output format v1.
+#
+# Fed on standard input to `sh -s` over one SSH exec. Plain POSIX sh: it runs under bash 3, dash and
+# busybox ash, needs no Python, no systemd, no root and no sudo, and never reads the terminal.
+#
+# Output contract (parsed by netbox_triage/probing/sections.py):
+#   @@triage:probe v1@@                                    first line
+#   @@triage:begin <section>@@                             then the section's output, then one newline
+#   @@triage:end <section> rc=<exit code> ms=<elapsed ms or -1>@@
+#   @@triage:absent <section>@@                            the file or command is not on this host
+#
+# Guarantees:
+# - Every section is optional; a missing tool prints an absent marker, never a failed probe.
+# - Each section's output is capped at TRI_CAP bytes (head -c, else dd, else a read loop).
+# - Each external command is time-limited (timeout(1) where present, else a sleep/kill watchdog).
+# - A body line starting with "@@triage" is prefixed with one space (needs sed), so file contents
+#   cannot forge markers. Command stderr is discarded: a non-zero rc tells that something failed.
+# - Timing: `date +%s%N` gives millisecond precision; where %N is unsupported (busybox builds,
+#   very old coreutils) only seconds are available and ms values are multiples of 1000; without
+#   date every ms is -1. The meta section says which clock was used.
+# - All work runs inside tri_main with stdin from /dev/null, so no command can swallow the rest of
+#   this script or wait for input; the final `exit` ends the shell even if stdin stays open.
+#
+# Test hooks: TRIAGE_PATH replaces PATH (simulating a minimal host); TRIAGE_TIMEOUT sets the
+# per-command limit in seconds.
+
+LC_ALL=C
+LANG=C
+export LC_ALL LANG
+if [ -n "${TRIAGE_PATH+set}" ]; then
+    PATH=$TRIAGE_PATH
+else
+    for tri_d in /usr/local/sbin /usr/sbin /sbin; do
+        case ":$PATH:" in
+            *":$tri_d:"*) ;;
+            *) PATH="$PATH:$tri_d" ;;
+        esac
+    done
+fi
+export PATH
+
+TRI_CAP=65536
+TRI_LIMIT=${TRIAGE_TIMEOUT:-20}
+TRI_NL='
+'
+TRI_PKG_RE='^(openssl|libssl|openssh|haproxy|nginx|httpd|apache2|mysql|mariadb|percona|postgresql|redis|java-|openjdk|jdk|jre|jenkins|kernel|linux-image|monit|glibc|libc6|bash|sudo|keepalived|tomcat)'
+
+tri_has() {
+    command -v "$1" >/dev/null 2>&1
+}
+
+# Clock: tri_now sets tri_t to "1" followed by the last 9 digits of the epoch in ms, so the
+# arithmetic stays below 2^31 on any shell; tri_elapsed handles the wrap.
+tri_now() {
+    case $tri_clock in
+        ns) tri_t=$(date +%s%N 2>/dev/null); tri_t=${tri_t%??????} ;;
+        s) tri_t=$(date +%s 2>/dev/null); tri_t=${tri_t}000 ;;
+        *) tri_t= ;;
+    esac
+    case $tri_t in
+        ????????????*) tri_t=1${tri_t#"${tri_t%?????????}"} ;;
+        *) tri_t= ;;
+    esac
+}
+
+tri_elapsed() {
+    if [ -n "$1" ] && [ -n "$2" ]; then
+        tri_ms=$(($2 - $1))
+        [ "$tri_ms" -lt 0 ] && tri_ms=$((tri_ms + 1000000000))
+    else
+        tri_ms=-1
+    fi
+}
+
+# tri_lim SECONDS COMMAND [ARGS]: run one external command with a time limit.
+tri_lim() {
+    tri_secs=$1
+    shift
+    case $tri_timeout in
+        timeout) timeout -s KILL "$tri_secs" "$@" ;;
+        timeout_t) timeout -t "$tri_secs" -s KILL "$@" ;;
+        *)
+            "$@" &
+            tri_cpid=$!
+            (
+                trap 'kill "$tri_spid" 2>/dev/null; exit 0' TERM
+                sleep "$tri_secs" &
+                tri_spid=$!
+                wait "$tri_spid" && kill -9 "$tri_cpid" 2>/dev/null
+            ) >/dev/null 2>&1 </dev/null &
+            tri_wpid=$!
+            wait "$tri_cpid"
+            tri_lrc=$?
+            kill "$tri_wpid" 2>/dev/null
+            return $tri_lrc
+            ;;
+    esac
+}
+
+# tri_out: escape marker-like lines (when sed is there), then cap.
+tri_out() {
+    if [ "$tri_esc" = sed ]; then
+        sed 's/^@@triage/ @@triage/' | tri_cap
+    else
+        tri_cap
+    fi
+}
+
+# tri_line FILE: the first line of a file into tri_v, with the shell alone (no trailing newline needed).
+tri_line() {
+    tri_v=
+    [ -r "$1" ] && { IFS= read -r tri_v || [ -n "$tri_v" ]; } <"$1"
+}
+
+tri_cap() {
+    case $tri_capper in
+        head) head -c "$TRI_CAP" ;;
+        dd) dd bs=1 count="$TRI_CAP" 2>/dev/null ;;
+        *)
+            tri_n=0
+            while IFS= read -r tri_l || [ -n "$tri_l" ]; do
+                tri_n=$((tri_n + ${#tri_l} + 1))
+                [ "$tri_n" -gt "$TRI_CAP" ] && break
+                printf '%s\n' "$tri_l"
+            done
+            ;;
+    esac
+}
+
+# tri_cat FILE: print a file, with cat or, on a host without it, with the shell alone.
+tri_cat() {
+    if tri_has cat; then
+        cat "$1"
+    else
+        while IFS= read -r tri_l || [ -n "$tri_l" ]; do
+            printf '%s\n' "$tri_l"
+        done <"$1"
+    fi
+}
+
+tri_absent() {
+    printf '@@triage:absent %s@@\n' "$1"
+}
+
+# tri_sec NAME COMMAND [ARGS]: one section; the command's stdout is escaped and capped.
+tri_sec() {
+    tri_name=$1
+    shift
+    printf '@@triage:begin %s@@\n' "$tri_name"
+    tri_now
+    tri_t0=$tri_t
+    tri_rc=$({ { "$@" 2>/dev/null </dev/null; echo $? >&3; } | tri_out >&4; } 3>&1)
+    tri_now
+    tri_elapsed "$tri_t0" "$tri_t"
+    printf '\n@@triage:end %s rc=%s ms=%s@@\n' "$tri_name" "${tri_rc:-141}" "$tri_ms"
+}
+
+# tri_file NAME PATH: a section holding one file, absent when the file does not exist.
+tri_file() {
+    if [ -e "$2" ]; then
+        tri_sec "$1" tri_cat "$2"
+    else
+        tri_absent "$1"
+    fi
+}
+
+# tri_cmd NAME COMMAND [ARGS]: a section holding one time-limited command, absent without it.
+tri_cmd() {
+    if tri_has "$2"; then
+        tri_cmd_name=$1
+        shift
+        tri_sec "$tri_cmd_name" tri_lim "$TRI_LIMIT" "$@"
+    else
+        tri_absent "$1"
+    fi
+}
+
+tri_meta() {
+    printf 'clock=%s\n' "$tri_clock"
+    printf 'timeout=%s\n' "$tri_timeout"
+    printf 'cap=%s %s\n' "$tri_capper" "$TRI_CAP"
+    printf 'escape=%s\n' "$tri_esc"
+    tri_has id && printf 'uid=%s\n' "$(id -u 2>/dev/null)"
+    tri_has date && printf 'date=%s\n' "$(date +%s 2>/dev/null)"
+    return 0
+}
+
+tri_uname() {
+    if tri_has uname; then
+        printf 'kernel_name=%s\n' "$(uname -s)"
+        printf 'release=%s\n' "$(uname -r)"
+        printf 'version=%s\n' "$(uname -v)"
+        printf 'machine=%s\n' "$(uname -m)"
+    else
+        tri_line /proc/sys/kernel/ostype && printf 'kernel_name=%s\n' "$tri_v"
+        tri_line /proc/sys/kernel/osrelease && printf 'release=%s\n' "$tri_v"
+        tri_line /proc/sys/kernel/version && printf 'version=%s\n' "$tri_v"
+        return 0
+    fi
+}
+
+tri_hostname() {
+    if tri_has hostname; then
+        hostname
+    elif [ -r /proc/sys/kernel/hostname ]; then
+        tri_cat /proc/sys/kernel/hostname
+    else
+        uname -n
+    fi
+}
+
+tri_dmi() {
+    for tri_f in sys_vendor product_name product_version board_vendor board_name bios_vendor bios_version \
+        chassis_vendor; do
+        tri_line "/sys/class/dmi/id/$tri_f" && printf '%s=%s\n' "$tri_f" "$tri_v"
+    done
+    return 0
+}
+
+# Hints that need no tool: Xen, container marker files, OpenVZ, /dev/kvm, PID 1's environment.
+tri_virt_hints() {
+    [ -d /proc/xen ] && echo 'proc_xen=1'
+    tri_line /proc/xen/capabilities && printf 'xen_capabilities=%s\n' "$tri_v"
+    tri_line /sys/hypervisor/type && printf 'hypervisor_type=%s\n' "$tri_v"
+    [ -e /.dockerenv ] && echo 'dockerenv=1'
+    [ -e /run/.containerenv ] && echo 'containerenv=1'
+    [ -d /proc/vz ] && [ ! -d /proc/bc ] && echo 'openvz=1'
+    [ -e /dev/kvm ] && echo 'dev_kvm=1'
+    if [ -r /proc/1/environ ] && tri_has tr && tri_has grep; then
+        tr '\000' '\n' </proc/1/environ 2>/dev/null | grep '^container='
+    fi
+    return 0
+}
+
+# The first processor block in full, then only the topology lines of the others, so that a
+# 200-CPU host still fits the cap.
+tri_cpuinfo() {
+    if tri_has awk; then
+        awk '/^[ \t]*$/ { print ""; b = 1; next }
+             b == 0 { print; next }
+             /^(processor|physical id|core id|siblings|cpu cores)[ \t]*:/ { print }' /proc/cpuinfo
+    else
+        tri_cat /proc/cpuinfo
+    fi
+}
+
+# One line per real filesystem: ms <TAB> fstype <TAB> mount point as in /proc/mounts <TAB> df -P line.
+tri_filesystems() {
+    tri_seen=' '
+    while read -r tri_dev tri_mnt tri_type tri_rest; do
+        case $tri_type in
+            proc | sysfs | devtmpfs | tmpfs | devpts | cgroup | cgroup2 | pstore | securityfs | debugfs | \
+                tracefs | configfs | fusectl | mqueue | hugetlbfs | autofs | binfmt_misc | rpc_pipefs | nfsd | \
+                selinuxfs | bpf | overlay | aufs | squashfs | ramfs | efivarfs | nsfs | rootfs | usbfs | \
+                devfs | sockfs | pipefs | xenfs | fuse.lxcfs | fuse.gvfsd-fuse | fuse.portal | shm | none)
+                continue
+                ;;
+        esac
+        case $tri_seen in
+            *" $tri_mnt "*) continue ;;
+        esac
+        tri_seen="$tri_seen$tri_mnt "
+        tri_path=$(printf '%b' "$tri_mnt")
+        tri_now
+        tri_f0=$tri_t
+        tri_df=$(tri_lim 10 df -P -k "$tri_path" 2>/dev/null)
+        tri_now
+        tri_elapsed "$tri_f0" "$tri_t"
+        case $tri_df in
+            *"$TRI_NL"*) tri_df=${tri_df#*"$TRI_NL"} ;;
+            *) tri_df= ;;
+        esac
+        printf '%s\t%s\t%s\t%s\n' "$tri_ms" "$tri_type" "$tri_mnt" "$tri_df"
+    done </proc/mounts
+}
+
+tri_packages_rpm() {
+    if tri_has grep; then
+        tri_lim "$TRI_LIMIT" rpm -qa --qf '%{NAME}\t%{EPOCH}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\n' |
+            grep -E "$TRI_PKG_RE"
+    else
+        tri_lim "$TRI_LIMIT" rpm -qa --qf '%{NAME}\t%{EPOCH}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\n'
+    fi
+}
+
+tri_packages_dpkg() {
+    if tri_has grep; then
+        tri_lim "$TRI_LIMIT" dpkg-query -W -f '${Package}\t${Version}\t${Architecture}\t${Status}\n' |
+            grep -E "$TRI_PKG_RE"
+    else
+        tri_lim "$TRI_LIMIT" dpkg-query -W -f '${Package}\t${Version}\t${Architecture}\t${Status}\n'
+    fi
+}
+
+tri_packages_apk() {
+    if tri_has grep; then
+        tri_lim "$TRI_LIMIT" apk info -v | grep -E "$TRI_PKG_RE"
+    else
+        tri_lim "$TRI_LIMIT" apk info -v
+    fi
+}
+
+# netstat with process names, else without (busybox builds without -p, old net-tools).
+tri_netstat() {
+    tri_lim "$TRI_LIMIT" netstat "$1"p || tri_lim "$TRI_LIMIT" netstat "$1"
+}
+
+# Several probes print their version on stderr.
+tri_stderr_too() {
+    tri_lim "$TRI_LIMIT" "$@" 2>&1
+}
+
+tri_main() {
+    exec 4>&1
+    printf '@@triage:probe v1@@\n'
+
+    tri_clock=none
+    if tri_has date; then
+        tri_t=$(date +%s%N 2>/dev/null)
+        case $tri_t in
+            '' | *[!0-9]*) tri_clock=s ;;
+            *) tri_clock=ns ;;
+        esac
+    fi
+    tri_timeout=watchdog
+    if tri_has timeout; then
+        if timeout -s KILL 5 true >/dev/null 2>&1; then
+            tri_timeout=timeout
+        elif timeout -t 5 -s KILL true >/dev/null 2>&1; then
+            tri_timeout=timeout_t
+        fi
+    fi
+    tri_capper=read
+    if tri_has head && head -c 1 </dev/null >/dev/null 2>&1; then
+        tri_capper=head
+    elif tri_has dd; then
+        tri_capper=dd
+    fi
+    tri_esc=none
+    tri_has sed && tri_esc=sed
+
+    tri_sec meta tri_meta
+
+    if [ -e /etc/os-release ]; then
+        tri_file os_release /etc/os-release
+    else
+        tri_file os_release /usr/lib/os-release
+    fi
+    tri_file redhat_release /etc/redhat-release
+    tri_file suse_release /etc/SuSE-release
+    tri_file debian_version /etc/debian_version
+    tri_file lsb_release /etc/lsb-release
+    tri_file alpine_release /etc/alpine-release
+    tri_file issue /etc/issue
+
+    if tri_has uname || [ -r /proc/sys/kernel/osrelease ]; then
+        tri_sec uname tri_uname
+    else
+        tri_absent uname
+    fi
+    if tri_has hostname || [ -r /proc/sys/kernel/hostname ] || tri_has uname; then
+        tri_sec hostname tri_hostname
+    else
+        tri_absent hostname
+    fi
+    tri_file uptime /proc/uptime
+    tri_file loadavg /proc/loadavg
+
+    tri_cmd virt_detect systemd-detect-virt
+    if [ -d /sys/class/dmi/id ]; then
+        tri_sec dmi tri_dmi
+    else
+        tri_absent dmi
+    fi
+    tri_sec virt_hints tri_virt_hints
+    tri_file cgroup /proc/1/cgroup
+
+    if [ -r /proc/cpuinfo ]; then
+        tri_sec cpuinfo tri_cpuinfo
+    else
+        tri_absent cpuinfo
+    fi
+    tri_cmd lscpu lscpu
+    tri_file meminfo /proc/meminfo
+
+    if [ -r /proc/mounts ] && tri_has df; then
+        tri_sec filesystems tri_filesystems
+    elif tri_has df; then
+        tri_sec filesystems tri_lim "$TRI_LIMIT" df -P -k
+    else
+        tri_absent filesystems
+    fi
+
+    if tri_has ip; then
+        tri_cmd ip_addr ip -o addr show
+        tri_cmd ip_link ip -o link show
+    else
+        tri_absent ip_addr
+        tri_absent ip_link
+        tri_cmd ifconfig ifconfig -a
+    fi
+    if tri_has ss; then
+        tri_cmd ss_listen ss -ltnp
+        tri_cmd ss_established ss -tnp state established
+    else
+        tri_absent ss_listen
+        tri_absent ss_established
+        if tri_has netstat; then
+            tri_sec netstat_listen tri_netstat -ltn
+            tri_sec netstat_established tri_netstat -tn
+        else
+            tri_absent netstat_listen
+            tri_absent netstat_established
+        fi
+    fi
+
+    if tri_has rpm; then
+        tri_sec packages_rpm tri_packages_rpm
+    else
+        tri_absent packages_rpm
+    fi
+    if tri_has dpkg-query; then
+        tri_sec packages_dpkg tri_packages_dpkg
+    else
+        tri_absent packages_dpkg
+    fi
+    if tri_has apk; then
+        tri_sec packages_apk tri_packages_apk
+    else
+        tri_absent packages_apk
+    fi
+
+    tri_cmd openssl_version openssl version -a
+    if tri_has haproxy; then
+        tri_sec haproxy_version tri_stderr_too haproxy -vv
+    else
+        tri_absent haproxy_version
+    fi
+    tri_file haproxy_cfg /etc/haproxy/haproxy.cfg
+    if tri_has monit; then
+        tri_sec monit_version tri_stderr_too monit -V
+    else
+        tri_absent monit_version
+    fi
+    if tri_has java; then
+        tri_sec java_version tri_stderr_too java -version
+    else
+        tri_absent java_version
+    fi
+    return 0
+}
+
+tri_main </dev/null
+exit 0
