@@ -110,6 +110,8 @@ ensure_tools() {
   command -v monit >/dev/null 2>&1 || { missing+=(monit); pkgs+=(monit); }
   [ -x /usr/sbin/sshd ] || { missing+=(sshd); pkgs+=(openssh-server openssh-client); }
   command -v ssh-keygen >/dev/null 2>&1 || pkgs+=(openssh-client)
+  # The probe script's tests run it under busybox sh too (the shell of minimal hosts).
+  command -v busybox >/dev/null 2>&1 || { missing+=(busybox); pkgs+=(busybox); }
   [ ${#pkgs[@]} -eq 0 ] && return 0
   if is_root && has_apt; then
     apt_install "${pkgs[@]}"
