@@ -4,7 +4,6 @@ Everything reads settings through `get_setting()` so a misconfiguration fails on
 start-up (`validate_settings()` runs from `ready()`), not deep inside a background job.
 """
 
-import ipaddress
 from datetime import timedelta
 
 from django.conf import settings
@@ -66,14 +65,12 @@ def validate_settings():
     if unknown:
         raise ImproperlyConfigured(f"PLUGINS_CONFIG['{PLUGIN_NAME}']: unknown setting(s) {', '.join(unknown)}")
 
-    networks = get_setting('allowed_networks')
-    if isinstance(networks, str) or not isinstance(networks, (list, tuple)):
-        _fail('allowed_networks', 'must be a list of CIDR strings, e.g. ["10.0.0.0/16"]')
-    for cidr in networks:
-        try:
-            ipaddress.ip_network(cidr, strict=True)
-        except (TypeError, ValueError) as exc:
-            _fail('allowed_networks', f'{cidr!r} is not a network in CIDR notation ({exc})')
+    from .connections import Scope, ScopeError
+
+    try:
+        Scope(get_setting('allowed_networks'))  # the same parser the connection guard uses
+    except ScopeError as exc:
+        _fail('allowed_networks', str(exc))
 
     for name in ('timeline_grace_minutes', 'ssh_port', 'connect_timeout', 'auth_timeout', 'command_timeout',
                  'probe_concurrency', 'probe_chunk_size', 'raw_section_max_bytes'):

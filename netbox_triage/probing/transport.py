@@ -51,6 +51,9 @@ DEFAULT_MAX_STDERR_BYTES = 1024 * 1024
 _READ_CHUNK = 64 * 1024
 # How long the watchdog lets a blocking paramiko call overrun its phase budget before closing it.
 _WATCHDOG_GRACE = 0.5
+# What a server may send before the key exchange is over (banner lines, KEXINIT, key exchange reply take a
+# few KB). paramiko keeps reading banner lines into memory, so a hostile host could otherwise stream forever.
+_HANDSHAKE_MAX_BYTES = 256 * 1024
 
 
 class ProbeStatus:
@@ -189,6 +192,29 @@ class _MeasuredTransport(paramiko.Transport):
             self.cpu_seconds = time.thread_time()
 
 
+class _HandshakeGuard:
+    """Wraps the transport's socket and cuts it when the server sends too much before the key exchange ends."""
+
+    def __init__(self, sock, limit: int = _HANDSHAKE_MAX_BYTES):
+        self._sock = sock
+        self._limit = limit
+        self.received = 0
+        self.open = False
+        self.overflowed = False
+
+    def recv(self, n: int) -> bytes:
+        data = self._sock.recv(n)
+        if not self.open:
+            self.received += len(data)
+            if self.received > self._limit:
+                self.overflowed = True
+                raise EOFError('the server sent too much before the SSH key exchange')
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
 class _Watchdog:
     """One thread for the whole process that aborts probes stuck in a call paramiko does not bound
     (exec_command waits forever for the server's reply)."""
@@ -299,6 +325,9 @@ class _Probe:
         timed_out = f'{what} timed out after {budget:g}s'
         if transport is not None and not transport.remote_version:
             timed_out = f'{what}: no SSH banner within {self.timeouts.banner:g}s'
+            guard = transport.sock
+            if isinstance(guard, _HandshakeGuard) and guard.received:
+                timed_out += f' (it sent {guard.received} bytes of something else: not an SSH server?)'
         elif transport is not None and not transport.initial_kex_done:
             timed_out = f'{what}: key exchange did not finish within {self.timeouts.banner:g}s'
         if self._expired or time.monotonic() - started >= budget:
@@ -349,24 +378,22 @@ class _Probe:
         except CredentialsError as exc:
             self._fail(ProbeStatus.ERROR, str(exc))
         # Every hop is checked before the first packet leaves, the target even when reached through a jump.
-        hops = [target] if target.jump is None else [target.jump, target]
-        self._pins = {}
-        for hop in hops:
+        hops = {'target': target} if target.jump is None else {'jump': target.jump, 'target': target}
+        self._pins, self._addresses = {}, {}
+        for role, hop in hops.items():
             try:
-                self._pins[hop.host] = HostKeyPin.parse(hop.pinned_host_key) if hop.pinned_host_key else None
+                self._pins[role] = HostKeyPin.parse(hop.pinned_host_key) if hop.pinned_host_key else None
             except ValueError as exc:
                 self._fail(ProbeStatus.ERROR, f'the pinned host key of {hop.name} is unusable: {exc}')
-        addresses = {}
-        for hop in hops:
+        for role, hop in hops.items():
             try:
-                addresses[hop.host] = connections.check_target(hop.host, hop.port, self.scope, resolver=self.resolver)
+                self._addresses[role] = connections.check_target(hop.host, hop.port, self.scope,
+                                                                 resolver=self.resolver)
             except OutOfScope as exc:
-                what = 'jump host ' if hop is not target else ''
-                self._fail(ProbeStatus.OUT_OF_SCOPE, f'{what}{exc}')
+                self._fail(ProbeStatus.OUT_OF_SCOPE, f'{"jump host " if role == "jump" else ""}{exc}')
             except UnresolvableHost as exc:
                 self._fail(ProbeStatus.UNREACHABLE, str(exc))
-        result.address = addresses[target.host]
-        self._addresses = addresses
+        result.address = self._addresses['target']
 
         sock = None
         if target.jump is not None:
@@ -416,15 +443,17 @@ class _Probe:
         """Key exchange, host key check, authentication; returns the authenticated transport."""
         timeouts, result = self.timeouts, self.result
         label = f'jump host {hop.host}' if is_jump else hop.host
-        transport = self._track(_MeasuredTransport(sock))
+        guard = _HandshakeGuard(sock)
+        transport = self._track(_MeasuredTransport(guard))
         transports.append(transport)
         transport.set_log_channel(SSH_LOG_CHANNEL)
         transport.banner_timeout = timeouts.banner
         transport.handshake_timeout = timeouts.banner
         transport.auth_timeout = timeouts.auth
 
-        pin = self._pins[hop.host]
-        names = list(dict.fromkeys([hop.host, hop.name, self._addresses[hop.host]]))
+        role = 'jump' if is_jump else 'target'
+        pin = self._pins[role]
+        names = list(dict.fromkeys([hop.host, hop.name, self._addresses[role]]))
         preferred = [alg for key_type in self.policy.preferred_key_types(names, hop.port, pin)
                      for alg in key_algorithms(key_type)]
         if preferred:
@@ -439,9 +468,13 @@ class _Probe:
         try:
             transport.start_client(timeout=budget)
         except (paramiko.SSHException, OSError, EOFError) as exc:
+            if guard.overflowed:
+                self._fail(ProbeStatus.ERROR, f'{label} sent more than {_HANDSHAKE_MAX_BYTES // 1024} KiB without '
+                                              f'completing an SSH handshake: not an SSH server, or a hostile one')
             self._fail_ssh(exc, f'SSH handshake with {label}', budget, started, transport)
         if not transport.is_active() or not transport.initial_kex_done:
             self._fail_ssh(TimeoutError(), f'SSH handshake with {label}', budget, started, transport)
+        guard.open = True
 
         result.phase = 'hostkey'
         key = HostKey.from_pkey(transport.get_remote_server_key())
