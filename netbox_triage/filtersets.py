@@ -1,10 +1,12 @@
 import django_filters
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from dcim.models import Device
 from netbox.filtersets import NetBoxModelFilterSet, PrimaryModelFilterSet
 from tenancy.filtersets import TenancyFilterSet
+from users.models import User
 from utilities.filters import MultiValueContentTypeFilter, MultiValueNumberFilter
 from utilities.filtersets import register_filterset
 from virtualization.models import Cluster, VirtualMachine
@@ -74,6 +76,9 @@ class IncidentFilterSet(PrimaryModelFilterSet, TenancyFilterSet):
 @register_filterset
 class IncidentObjectFilterSet(IncidentScopedFilterMixin, NetBoxModelFilterSet):
     object_type = MultiValueContentTypeFilter()
+    object_type_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=ContentType.objects.all(), distinct=False, label=_('Object type (ID)')
+    )
     device_id = django_filters.ModelMultipleChoiceFilter(
         queryset=Device.objects.all(), method='filter_object', label=_('Device (ID)')
     )
@@ -86,7 +91,7 @@ class IncidentObjectFilterSet(IncidentScopedFilterMixin, NetBoxModelFilterSet):
 
     class Meta:
         model = IncidentObject
-        fields = ('id', 'object_type_id', 'object_id', 'note')
+        fields = ('id', 'object_id', 'note')
 
     def search(self, queryset, name, value):
         if not value.strip():
@@ -128,11 +133,23 @@ class BusinessImpactFilterSet(IncidentScopedFilterMixin, PrimaryModelFilterSet):
 class TimelineEntryFilterSet(IncidentScopedFilterMixin, PrimaryModelFilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=TimelineKindChoices, distinct=False)
     object_type = MultiValueContentTypeFilter()
-    author_id = MultiValueNumberFilter(field_name='author_id', label=_('Author (ID)'))
+    object_type_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=ContentType.objects.all(), distinct=False, label=_('Object type (ID)')
+    )
+    author_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=User.objects.all(), distinct=False, label=_('Author (ID)')
+    )
+    author = django_filters.ModelMultipleChoiceFilter(
+        field_name='author__username',
+        queryset=User.objects.all(),
+        to_field_name='username',
+        distinct=False,
+        label=_('Author (name)'),
+    )
 
     class Meta:
         model = TimelineEntry
-        fields = ('id', 'timestamp', 'object_type_id', 'object_id', 'description')
+        fields = ('id', 'timestamp', 'object_id', 'description')
 
     def search(self, queryset, name, value):
         if not value.strip():

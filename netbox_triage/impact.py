@@ -69,6 +69,7 @@ def summarise_loss(rates, started_at, *, now, resolved_at=None):
 
     total = Decimal(0)
     exposure = Decimal(0)  # seconds during which some rate applied
+    first = None  # the first rate that applied in the window (not one superseded before the start)
     for index, rate in enumerate(rates):
         begin = max(rate.effective_from, started_at)
         until = rates[index + 1].effective_from if index + 1 < len(rates) else end
@@ -78,10 +79,13 @@ def summarise_loss(rates, started_at, *, now, resolved_at=None):
         seconds = _seconds(begin, until)
         total += Decimal(rate.loss_per_day) * seconds / SECONDS_PER_DAY
         exposure += seconds
+        if first is None:
+            first = Decimal(rate.loss_per_day)
 
     active = [rate for rate in rates if rate.effective_from <= end]
     current = Decimal(active[-1].loss_per_day) if active and not (resolved_at and resolved_at <= now) else Decimal(0)
-    first = Decimal(active[0].loss_per_day) if active else Decimal(0)
+    if first is None:  # an empty window: the rate in force at its end, if any
+        first = Decimal(active[-1].loss_per_day) if active else Decimal(0)
     saved = first * exposure / SECONDS_PER_DAY - total
     return LossSummary(
         currency=rates[0].currency,

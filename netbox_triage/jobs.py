@@ -46,6 +46,8 @@ def enqueue_probe(hosts, user=None):
     jobs = []
     for index, chunk in enumerate(chunks, start=1):
         name = 'Triage probe' if len(chunks) == 1 else f'Triage probe ({index}/{len(chunks)})'
-        instance = hosts[0] if len(hosts) == 1 else None
-        jobs.append(ProbeJob.enqueue(instance=instance, name=name, user=user, hosts=chunk))
+        if len(keys) == 1:
+            name = f'Triage probe: {hosts[0].name}'[:200]
+        # Devices and VMs do not take jobs (no JobsMixin), so the job names its hosts in its data.
+        jobs.append(ProbeJob.enqueue(name=name, user=user, hosts=chunk))
     return jobs

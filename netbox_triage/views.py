@@ -309,6 +309,12 @@ class TimelineEntryBulkImportView(generic.BulkImportView):
     queryset = TimelineEntry.objects.all()
     model_form = forms.TimelineEntryImportForm
 
+    def save_object(self, object_form, request):
+        # Imported entries are signed by the importer, like entries added by hand or via the API.
+        if not object_form.instance.pk and request.user.is_authenticated:
+            object_form.instance.author = request.user
+        return super().save_object(object_form, request)
+
 
 @register_model_view(TimelineEntry, 'bulk_edit', path='edit', detail=False)
 class TimelineEntryBulkEditView(generic.BulkEditView):

@@ -1,13 +1,13 @@
 from django.contrib.contenttypes.models import ContentType
 from rest_framework import serializers
 
+from dcim.api.serializers_.devices import DeviceSerializer
 from netbox.api.fields import ChoiceField, ContentTypeField
 from netbox.api.gfk_fields import GFKSerializerField
 from netbox.api.serializers import NetBoxModelSerializer, PrimaryModelSerializer
-from dcim.api.serializers_.devices import DeviceSerializer
 from tenancy.api.serializers_.tenants import TenantSerializer
-from virtualization.api.serializers_.virtualmachines import VirtualMachineSerializer
 from users.api.serializers_.users import UserSerializer
+from virtualization.api.serializers_.virtualmachines import VirtualMachineSerializer
 
 from ..choices import *
 from ..models import *
@@ -42,6 +42,8 @@ class IncidentSerializer(PrimaryModelSerializer):
             'loss_error', 'description', 'owner', 'comments', 'tags', 'custom_fields', 'created', 'last_updated',
         )
         brief_fields = ('id', 'url', 'display', 'title', 'status', 'severity', 'description')
+        # Incident.clean() stamps resolved_at when the status becomes "resolved".
+        model_clean_fields = ('resolved_at',)
 
 
 class IncidentObjectSerializer(NetBoxModelSerializer):
@@ -69,6 +71,8 @@ class BusinessImpactSerializer(PrimaryModelSerializer):
             'note', 'description', 'owner', 'comments', 'tags', 'custom_fields', 'created', 'last_updated',
         )
         brief_fields = ('id', 'url', 'display', 'effective_from', 'loss_per_day', 'currency')
+        # BusinessImpact.clean() upper-cases the currency code; the one-currency rule compares stored codes.
+        model_clean_fields = ('currency',)
 
 
 class TimelineEntrySerializer(PrimaryModelSerializer):

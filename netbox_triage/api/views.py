@@ -66,6 +66,9 @@ def _filtered(filterset, queryset, params):
 class ProbeView(APIView):
     """POST: enqueue probe jobs for devices/VMs (by ID or by filter). Answers 202 with the jobs."""
 
+    # NetBox's token permissions map POST to `add` on this queryset's model: netbox_triage.add_hostfacts.
+    queryset = HostFacts.objects.all()
+
     def get_view_name(self):
         return 'Probe'
 

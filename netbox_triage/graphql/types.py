@@ -25,6 +25,10 @@ __all__ = (
 )
 
 
+# What the loss figures read (Incident.loss_summary()), so the optimizer neither defers nor re-queries it.
+LOSS_FIGURE_HINTS = {'prefetch_related': ['impacts'], 'only': ['started_at', 'resolved_at']}
+
+
 @register_type(models.Incident, fields='__all__', filters=IncidentFilter, pagination=True)
 class IncidentType(PrimaryObjectType):
     tenant: Annotated['TenantType', strawberry.lazy('tenancy.graphql.types')] | None
@@ -32,19 +36,19 @@ class IncidentType(PrimaryObjectType):
     timeline: list[Annotated['TimelineEntryType', strawberry.lazy('netbox_triage.graphql.types')]]
     affected_objects: list[Annotated['IncidentObjectType', strawberry.lazy('netbox_triage.graphql.types')]]
 
-    @strawberry_django.field(prefetch_related=['impacts'])
+    @strawberry_django.field(**LOSS_FIGURE_HINTS)
     def currency(self) -> str | None:
         return self.currency
 
-    @strawberry_django.field(prefetch_related=['impacts'])
+    @strawberry_django.field(**LOSS_FIGURE_HINTS)
     def current_loss_rate(self) -> Decimal | None:
         return self.current_loss_rate
 
-    @strawberry_django.field(prefetch_related=['impacts'])
+    @strawberry_django.field(**LOSS_FIGURE_HINTS)
     def total_lost(self) -> Decimal | None:
         return self.total_lost
 
-    @strawberry_django.field(prefetch_related=['impacts'])
+    @strawberry_django.field(**LOSS_FIGURE_HINTS)
     def saved_by_mitigations(self) -> Decimal | None:
         return self.saved_by_mitigations
 

@@ -281,8 +281,11 @@ class TimelineEntry(PrimaryModel):
             started_at = Incident.objects.filter(pk=self.incident_id).values_list('started_at', flat=True).first()
             if started_at and self.timestamp < started_at - timeline_grace():
                 raise ValidationError({'timestamp': _(
-                    'This entry is dated more than {grace} before the incident started ({started}).'
-                ).format(grace=timeline_grace(), started=started_at.strftime('%Y-%m-%d %H:%M %Z'))})
+                    'This entry is dated more than {minutes} minutes before the incident started ({started}).'
+                ).format(
+                    minutes=f'{timeline_grace().total_seconds() / 60:g}',
+                    started=started_at.strftime('%Y-%m-%d %H:%M %Z'),
+                )})
         if bool(self.object_type_id) != bool(self.object_id):
             raise ValidationError(_('A linked object needs both its type and its ID.'))
         if self.object_type_id and self.object_id and self.object is None:
