@@ -60,9 +60,10 @@ class LiveNetBox:
             f'u.set_password({PASSWORD!r}); u.save()\n'
         ))
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        self._log_file = self.log.open('w')
         self.process = subprocess.Popen(
             [str(NETBOX), 'runserver', f'127.0.0.1:{self.port}', '--noreload', '--insecure'],
-            env=environment(), stdout=self.log.open('w'), stderr=subprocess.STDOUT, start_new_session=True,
+            env=environment(), stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -96,6 +97,8 @@ class LiveNetBox:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
+        if getattr(self, '_log_file', None):
+            self._log_file.close()
 
 
 def live_netbox():
