@@ -40,6 +40,8 @@ menu = PluginMenu(
         )),
         (_('Inventory'), (
             _item('hostfacts', _('Host facts'), add=False),
+            PluginMenuItem(link='plugins:netbox_triage:quick_add', link_text=_('Quick add hosts'),
+                           permissions=['virtualization.add_virtualmachine']),
         )),
     ),
 )

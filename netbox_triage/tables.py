@@ -126,3 +126,27 @@ class HostFactsTable(NetBoxTable):
             'hostkey_fingerprint', 'created', 'last_updated',
         )
         default_columns = ('pk', 'host', 'status', 'os_pretty_name', 'kernel', 'virtualization', 'probed_at')
+
+
+# Facts columns on NetBox's own device and VM lists. Their accessors follow the reverse one-to-one
+# `triage_facts`, which NetBox's tables prefetch for visible columns: no query per row.
+def register_facts_columns():
+    from dcim.tables import DeviceTable
+    from utilities.tables import register_table_column
+    from virtualization.tables import VirtualMachineTable
+
+    columns_ = {
+        'triage_probe_status': columns.ChoiceFieldColumn(
+            accessor=Accessor('triage_facts__status'), verbose_name=_('Probe status'), orderable=False),
+        'triage_os': tables.Column(
+            accessor=Accessor('triage_facts__os_pretty_name'), verbose_name=_('OS (probed)'), orderable=False),
+        'triage_kernel': tables.Column(
+            accessor=Accessor('triage_facts__kernel'), verbose_name=_('Kernel (probed)'), orderable=False),
+        'triage_virtualization': tables.Column(
+            accessor=Accessor('triage_facts__virtualization'), verbose_name=_('Virtualization (probed)'),
+            orderable=False),
+        'triage_probed_at': columns.DateTimeColumn(
+            accessor=Accessor('triage_facts__probed_at'), verbose_name=_('Probed at'), orderable=False),
+    }
+    for name, column in columns_.items():
+        register_table_column(column, name, DeviceTable, VirtualMachineTable)

@@ -19,4 +19,5 @@ urlpatterns = [
     path('host-facts/<int:pk>/accept-hostkey/', views.AcceptHostKeyView.as_view(),
          name='hostfacts_accept_hostkey'),
     path('probe/<str:model>/', views.ProbeView.as_view(), name='probe'),
+    path('quick-add/', views.QuickAddView.as_view(), name='quick_add'),
 ]

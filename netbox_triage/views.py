@@ -1,8 +1,9 @@
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
 from django.http import Http404, HttpResponseForbidden, QueryDict
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -25,6 +26,7 @@ from .choices import TimelineKindChoices
 from .impact import MixedCurrenciesError
 from .jobs import enqueue_probe
 from .models import *
+from .quick_add import quick_add_hosts
 from .ui import panels
 
 # How many timeline entries the incident page shows before linking to the full list.
@@ -411,3 +413,40 @@ class AcceptHostKeyView(LoginRequiredMixin, View):
             facts.save()
             messages.success(request, _('New host key accepted; the next probe will use it.'))
         return redirect(facts.get_absolute_url())
+
+
+class QuickAddView(LoginRequiredMixin, View):
+    """Paste addresses, get minimal devices/VMs with primary IPs, ready to probe."""
+
+    template_name = 'netbox_triage/quick_add.html'
+
+    def _allowed(self, request):
+        return request.user.has_perm('dcim.add_device') or request.user.has_perm(
+            'virtualization.add_virtualmachine')
+
+    def get(self, request):
+        if not self._allowed(request):
+            return HttpResponseForbidden()
+        return render(request, self.template_name, {'form': forms.QuickAddForm()})
+
+    def post(self, request):
+        form = forms.QuickAddForm(request.POST)
+        kind = request.POST.get('kind')
+        perm = 'dcim.add_device' if kind == 'device' else 'virtualization.add_virtualmachine'
+        if not request.user.has_perm(perm):
+            return HttpResponseForbidden()
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                result = quick_add_hosts(
+                    data['addresses'], kind=data['kind'], site=data['site'], role=data['role'],
+                    cluster=data['cluster'], device_type=data['device_type'], name_prefix=data['name_prefix'],
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, _('{created} host(s) created, {skipped} skipped (already in NetBox).').format(
+                    created=len(result.created), skipped=len(result.skipped)))
+                model = 'dcim:device_list' if data['kind'] == 'device' else 'virtualization:virtualmachine_list'
+                return redirect(reverse(model) + '?' + '&'.join(f'id={h.pk}' for h in result.created[:500]))
+        return render(request, self.template_name, {'form': form})

@@ -3,7 +3,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from dcim.models import Device
+from dcim.models import Device, DeviceRole, DeviceType, Site
 from ipam.models import Service
 from netbox.forms import NetBoxModelForm, PrimaryModelForm
 from tenancy.forms import TenancyForm
@@ -19,6 +19,7 @@ __all__ = (
     'BusinessImpactForm',
     'IncidentForm',
     'IncidentObjectForm',
+    'QuickAddForm',
     'TimelineEntryForm',
 )
 
@@ -172,3 +173,33 @@ class TimelineEntryForm(ObjectSelectorMixin, PrimaryModelForm):
         super().clean()
         self._clean_selectors()
         return self.cleaned_data
+
+
+class QuickAddForm(forms.Form):
+    """Addresses or CIDRs pasted by a person → minimal devices/VMs (see netbox_triage.quick_add)."""
+
+    addresses = forms.CharField(
+        label=_('Addresses'), widget=forms.Textarea(attrs={'rows': 6}),
+        help_text=_('IP addresses and/or CIDRs, separated by spaces, commas or new lines'),
+    )
+    kind = forms.ChoiceField(label=_('Create'), choices=(('vm', _('Virtual machines')), ('device', _('Devices'))))
+    site = DynamicModelChoiceField(queryset=Site.objects.all(), required=False, label=_('Site'))
+    cluster = DynamicModelChoiceField(queryset=Cluster.objects.all(), required=False, label=_('Cluster'))
+    role = DynamicModelChoiceField(queryset=DeviceRole.objects.all(), required=False, label=_('Role'))
+    device_type = DynamicModelChoiceField(
+        queryset=DeviceType.objects.all(), required=False, label=_('Device type'), help_text=_('Devices only')
+    )
+    name_prefix = forms.CharField(label=_('Name prefix'), initial='host-', max_length=40)
+
+    fieldsets = (
+        FieldSet('addresses', 'kind', 'name_prefix', name=_('Hosts')),
+        FieldSet('site', 'cluster', 'role', 'device_type', name=_('Placement')),
+    )
+
+    def clean_addresses(self):
+        from ..quick_add import parse_addresses
+
+        try:
+            return parse_addresses(self.cleaned_data['addresses'])
+        except ValueError as exc:
+            raise ValidationError(str(exc))
