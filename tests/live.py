@@ -108,3 +108,43 @@ def live_netbox():
         _server = LiveNetBox().start()
         atexit.register(_server.stop)
     return _server
+
+
+class RealSshd:
+    """A real OpenSSH sshd on 127.0.0.1 (a free port) that accepts one public key, for probing this machine."""
+
+    def __init__(self, authorized_key, directory):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.authorized_key = authorized_key
+        self.port = _free_port()
+        self.process = None
+
+    def start(self):
+        host_key = self.dir / 'host_ed25519'
+        if not host_key.exists():
+            subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', str(host_key)], check=True)
+        (self.dir / 'authorized_keys').write_text(self.authorized_key)
+        (self.dir / 'sshd_config').write_text('\n'.join([
+            f'Port {self.port}', 'ListenAddress 127.0.0.1', f'HostKey {host_key}',
+            f'AuthorizedKeysFile {self.dir / "authorized_keys"}', f'PidFile {self.dir / "sshd.pid"}',
+            'StrictModes no', 'UsePAM no', 'PermitRootLogin prohibit-password', 'PasswordAuthentication no',
+            'KbdInteractiveAuthentication no', 'MaxStartups 200', '',
+        ]))
+        os.makedirs('/run/sshd', mode=0o755, exist_ok=True)
+        self.process = subprocess.Popen(['/usr/sbin/sshd', '-D', '-e', '-f', str(self.dir / 'sshd_config')],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(('127.0.0.1', self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError('sshd did not start')
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)

@@ -6,6 +6,7 @@ no override: the scope guard must refuse it without a connection attempt (no pac
 """
 
 import http.cookiejar
+import os
 import re
 import subprocess
 import time
@@ -17,7 +18,7 @@ import pynetbox
 
 from netbox_triage.fleet.manifest import FleetHost
 from netbox_triage.fleet.server import FleetServer
-from tests.live import INSTANCE, NETBOX, PASSWORD, USERNAME, environment, live_netbox, netbox
+from tests.live import INSTANCE, NETBOX, PASSWORD, USERNAME, RealSshd, environment, live_netbox, netbox
 
 # Hosts of this test: name -> (fleet address, profile, behaviour); None = no fleet host at all.
 HOSTS = {
@@ -39,6 +40,8 @@ class ProbeEndToEndTest(unittest.TestCase):
         fleet_hosts = [FleetHost(address=address, port=0, profile=profile, behaviour=behaviour, name=name)
                        for name, (address, profile, behaviour) in HOSTS.items()]
         cls.fleet = FleetServer(fleet_hosts, state_dir=cls.state_dir, authorized_keys=[public_key]).start()
+        # And this machine itself, behind a real OpenSSH server.
+        cls.sshd = RealSshd(public_key, INSTANCE / 'e2e-sshd').start()
         cls.worker = subprocess.Popen(
             [str(NETBOX), 'rqworker', 'high', 'default', 'low'], env=environment(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -54,6 +57,7 @@ class ProbeEndToEndTest(unittest.TestCase):
         cls.worker.terminate()
         cls.worker.wait(timeout=30)
         cls.fleet.stop()
+        cls.sshd.stop()
 
     @classmethod
     def _make_hosts(cls):
@@ -71,6 +75,11 @@ class ProbeEndToEndTest(unittest.TestCase):
             device.local_context_data = context  # the fleet's port changes from run to run
             device.save()
             devices[name] = device
+        local = nb.dcim.devices.get(name='e2e-localhost') or nb.dcim.devices.create(
+            name='e2e-localhost', site=site.id, device_type=dtype.id, role=role.id)
+        local.local_context_data = {'triage': {'ssh': {'host': '127.0.0.1', 'port': cls.sshd.port}}}
+        local.save()
+        devices['e2e-localhost'] = local
         # Out of scope: a 10.x primary address and no override. Must never be dialled.
         outside = nb.dcim.devices.get(name='e2e-outside') or nb.dcim.devices.create(
             name='e2e-outside', site=site.id, device_type=dtype.id, role=role.id)
@@ -117,6 +126,9 @@ class ProbeEndToEndTest(unittest.TestCase):
         self.assertEqual(rhel4.os_family, 'rhel')
         self.assertEqual(self.nb.dcim.devices.get(self.devices['e2e-rhel4'].id).platform.name,
                          f'{rhel4.os_name} {rhel4.os_version}')
+        local = self._facts('e2e-localhost')
+        self.assertEqual(local.status.value, 'ok', local.error)
+        self.assertEqual(local.kernel, os.uname().release, 'real sshd: the facts are this machine\'s')
         self.assertEqual(self._facts('e2e-locked').status.value, 'auth_failed')
         self.assertEqual(self._facts('e2e-hang').status.value, 'timeout')
         outside = self._facts('e2e-outside')
