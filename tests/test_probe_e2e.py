@@ -128,7 +128,7 @@ class ProbeEndToEndTest(unittest.TestCase):
                          f'{rhel4.os_name} {rhel4.os_version}')
         local = self._facts('e2e-localhost')
         self.assertEqual(local.status.value, 'ok', local.error)
-        self.assertEqual(local.kernel, os.uname().release, 'real sshd: the facts are this machine\'s')
+        self.assertEqual(local.kernel, os.uname().release, "real sshd: the facts are this machine's")
         self.assertEqual(self._facts('e2e-locked').status.value, 'auth_failed')
         self.assertEqual(self._facts('e2e-hang').status.value, 'timeout')
         outside = self._facts('e2e-outside')
