@@ -4,6 +4,7 @@ Everything reads settings through `get_setting()` so a misconfiguration fails on
 start-up (`validate_settings()` runs from `ready()`), not deep inside a background job.
 """
 
+import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -11,11 +12,16 @@ from django.core.exceptions import ImproperlyConfigured
 
 __all__ = (
     'DEFAULT_SETTINGS',
+    'SSH_CONFIG_PATH',
     'get_setting',
     'validate_settings',
 )
 
 PLUGIN_NAME = 'netbox_triage'
+
+# A path written verbatim into an exported ssh_config: no spaces, quotes or `${}`, and `%` only as
+# one of ssh's own tokens (an unknown token would make ssh reject the whole file).
+SSH_CONFIG_PATH = re.compile(r'^(?:[A-Za-z0-9_.~/@+-]|%[%CdhikLlnpru])+$')
 
 DEFAULT_SETTINGS = {
     # Networks the plugin may open connections to (CIDRs). Empty means nowhere: a rescue has a
@@ -40,6 +46,10 @@ DEFAULT_SETTINGS = {
     'probe_concurrency': 50,
     'probe_chunk_size': 500,
     'raw_section_max_bytes': 64 * 1024,
+    # The ~/.ssh/config export (docs/exports.md): which primary IP becomes HostName when a host has
+    # both, and the IdentityFile line (a path on the operator's machine, never key material).
+    'ssh_config_prefer': 'ipv4',
+    'ssh_config_identity_file': None,
 }
 
 
@@ -81,6 +91,14 @@ def validate_settings():
         _fail('ssh_port', 'must be a TCP port number')
     if not isinstance(get_setting('ssh_key_files'), (list, tuple)):
         _fail('ssh_key_files', 'must be a list of private key file paths')
+
+    if get_setting('ssh_config_prefer') not in ('ipv4', 'ipv6'):
+        _fail('ssh_config_prefer', f"must be 'ipv4' or 'ipv6' (got {get_setting('ssh_config_prefer')!r})")
+    identity_file = get_setting('ssh_config_identity_file')
+    if identity_file is not None:
+        if not isinstance(identity_file, str) or not SSH_CONFIG_PATH.match(identity_file):
+            _fail('ssh_config_identity_file', f'{identity_file!r} is not a plain file path: letters, digits, '
+                                              f'~ / . _ - + @ and ssh tokens such as %d or %h only')
 
     import pycountry
 

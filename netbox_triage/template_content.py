@@ -47,11 +47,24 @@ class ProbeListButton(PluginTemplateExtension):
     models = ['dcim.device', 'virtualization.virtualmachine']
 
     def list_buttons(self):
-        model = self.context['model']
+        model = self.context['object']  # NetBox passes the listed model as `object` to list_buttons()
         return self.render('netbox_triage/inc/probe_list_button.html', extra_context={
             'probe_model': model._meta.model_name,
             'filter_query': self.context['request'].GET.urlencode(),
         })
 
 
-template_extensions = [OpenIncidentsPanel, FactsPanel, ProbeListButton]
+class SSHConfigListButton(PluginTemplateExtension):
+    """Device and VM lists: download an ~/.ssh/config for every host the current filters show."""
+
+    models = ['dcim.device', 'virtualization.virtualmachine']
+
+    def list_buttons(self):
+        query = self.context['request'].GET.copy()
+        query.setlist('host_type', [self.context['object']._meta.model_name])
+        return self.render('netbox_triage/inc/ssh_config_list_button.html', extra_context={
+            'export_query': query.urlencode(),
+        })
+
+
+template_extensions = [OpenIncidentsPanel, FactsPanel, ProbeListButton, SSHConfigListButton]

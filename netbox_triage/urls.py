@@ -19,5 +19,6 @@ urlpatterns = [
     path('host-facts/<int:pk>/accept-hostkey/', views.AcceptHostKeyView.as_view(),
          name='hostfacts_accept_hostkey'),
     path('probe/<str:model>/', views.ProbeView.as_view(), name='probe'),
+    path('export/ssh-config/', views.SSHConfigExportView.as_view(), name='ssh_config_export'),
     path('quick-add/', views.QuickAddView.as_view(), name='quick_add'),
 ]

@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
-from django.http import Http404, HttpResponseForbidden, QueryDict
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +23,8 @@ from virtualization.models import VirtualMachine
 
 from . import filtersets, forms, tables
 from .choices import TimelineKindChoices
+from .exporters.hosts import host_querysets
+from .exporters.ssh_config import render_ssh_config
 from .impact import MixedCurrenciesError
 from .jobs import enqueue_probe
 from .models import *
@@ -450,3 +452,22 @@ class QuickAddView(LoginRequiredMixin, View):
                 model = 'dcim:device_list' if data['kind'] == 'device' else 'virtualization:virtualmachine_list'
                 return redirect(reverse(model) + '?' + '&'.join(f'id={h.pk}' for h in result.created[:500]))
         return render(request, self.template_name, {'form': form})
+
+
+class SSHConfigExportView(LoginRequiredMixin, View):
+    """GET: an ~/.ssh/config for the devices/VMs the user may view, with the device and VM lists' filters.
+
+    `host_type=device|virtualmachine` limits it to one kind (the list buttons set it), `prefer=ipv6`
+    picks the IPv6 primary IP; see docs/exports.md.
+    """
+
+    def get(self, request):
+        try:
+            devices, virtual_machines = host_querysets(request.GET, user=request.user, request=request)
+            export = render_ssh_config(devices, virtual_machines, prefer=request.GET.get('prefer'))
+        except ValueError as exc:
+            return HttpResponseBadRequest(f'{exc}\n', content_type='text/plain; charset=utf-8')
+        response = HttpResponse(export.text, content_type='text/plain; charset=utf-8')
+        response['Content-Disposition'] = 'attachment; filename="ssh_config"'
+        response['X-Triage-Skipped-Hosts'] = str(len(export.skipped))
+        return response

@@ -14,5 +14,6 @@ router.register('host-facts', views.HostFactsViewSet)
 
 urlpatterns = [
     path('probe/', views.ProbeView.as_view(), name='probe'),
+    path('export/ssh-config/', views.SSHConfigExportView.as_view(), name='ssh_config_export'),
     *router.urls,
 ]

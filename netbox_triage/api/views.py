@@ -1,17 +1,27 @@
+import json
+from types import SimpleNamespace
+
 from django.db.models import Prefetch
 from django.http import QueryDict
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.routers import APIRootView
 from rest_framework.views import APIView
 
 from dcim.filtersets import DeviceFilterSet
 from dcim.models import Device
+from netbox.api.authentication import TokenPermissions
+from netbox.api.renderers import TextRenderer
 from netbox.api.viewsets import NetBoxModelViewSet, NetBoxReadOnlyModelViewSet
 from virtualization.filtersets import VirtualMachineFilterSet
 from virtualization.models import VirtualMachine
 
 from .. import filtersets
+from ..exporters.hosts import host_querysets
+from ..exporters.ssh_config import render_ssh_config
 from ..jobs import enqueue_probe
 from ..models import *
 from . import serializers
@@ -92,3 +102,60 @@ class ProbeView(APIView):
             'hosts': len(hosts),
             'jobs': [{'id': job.pk, 'job_id': str(job.job_id), 'url': f'/api/core/jobs/{job.pk}/'} for job in jobs],
         }, status=status.HTTP_202_ACCEPTED)
+
+
+class ViewHostsPermission(TokenPermissions):
+    """NetBox's token permissions, satisfied by view permission on devices or on virtual machines.
+
+    Each queryset is then restricted to the objects the user may view, so a user who sees only
+    VMs gets an export of those VMs rather than a 403.
+    """
+
+    def has_permission(self, request, view):
+        for model in (Device, VirtualMachine):
+            if super().has_permission(request, SimpleNamespace(queryset=model.objects.all())):
+                return True
+        return False
+
+
+class SSHConfigRenderer(TextRenderer):
+    """text/plain: the ssh_config itself; anything else (an error) as JSON text."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, str) else json.dumps(data)
+
+
+class SSHConfigExportView(APIView):
+    """GET: an ~/.ssh/config (text/plain) for the devices/VMs the user may view; `?format=json` adds hosts/skipped.
+
+    Filters are the device and VM list filters (`site`, `role`, `tenant`, `tag`, `cluster_id`,
+    `status`, …), plus `host_type` and `prefer`; see docs/exports.md.
+    """
+
+    # For NetBox's token machinery and the schema; ViewHostsPermission also accepts VM view permission.
+    queryset = Device.objects.all()
+    permission_classes = [ViewHostsPermission]
+    renderer_classes = [SSHConfigRenderer, JSONRenderer]
+
+    def get_view_name(self):
+        return 'SSH config export'
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter('host_type', str, enum=['device', 'virtualmachine'], many=True,
+                             description='only devices or only virtual machines'),
+            OpenApiParameter('prefer', str, enum=['ipv4', 'ipv6'],
+                             description='primary IP used as HostName when a host has both'),
+        ],
+        responses={(200, 'text/plain'): OpenApiTypes.STR, (200, 'application/json'): OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        try:
+            devices, virtual_machines = host_querysets(request.query_params, user=request.user, request=request)
+            export = render_ssh_config(devices, virtual_machines, prefer=request.query_params.get('prefer'))
+        except ValueError as exc:
+            return Response({'detail': str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        headers = {'X-Triage-Skipped-Hosts': str(len(export.skipped))}
+        if request.accepted_renderer.format == 'json':
+            return Response(export.as_dict(), headers=headers)
+        return Response(export.text, headers=headers)

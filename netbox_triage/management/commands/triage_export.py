@@ -1,0 +1,76 @@
+"""`netbox triage_export <export> [filters]`: the CLI door to netbox_triage.exporters.
+
+One subcommand per export (`ssh-config` today); each takes the same host filters as the device and
+VM lists. The file goes to standard output or `--output`; what was skipped, and why, to standard error.
+"""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from rich.console import Console
+from rich.text import Text
+
+from virtualization.models import Cluster
+
+from netbox_triage.exporters.hosts import HOST_TYPES, host_querysets
+from netbox_triage.exporters.ssh_config import render_ssh_config
+
+
+def add_export_filters(parser):
+    """The host selection every export shares; repeat an option to match any of its values (tags: all)."""
+    parser.add_argument('--site', action='append', default=[], help='site slug')
+    parser.add_argument('--role', action='append', default=[], help='device/VM role slug')
+    parser.add_argument('--tenant', action='append', default=[], help='tenant slug')
+    parser.add_argument('--tag', action='append', default=[], help='tag slug (a host must carry every tag given)')
+    parser.add_argument('--cluster', action='append', default=[], help='cluster name')
+    parser.add_argument('--status', action='append', default=[], help='status value, e.g. active')
+    parser.add_argument('--host-type', action='append', default=[], choices=list(HOST_TYPES),
+                        help='export only devices or only virtual machines')
+    parser.add_argument('--output', '-o', help='write to this file instead of standard output')
+
+
+def export_filters(options):
+    """List-view query parameters for host_querysets() from the command's options."""
+    params = {name: options[name] for name in ('site', 'role', 'tenant', 'tag', 'status') if options[name]}
+    if options['host_type']:
+        params['host_type'] = options['host_type']
+    if options['cluster']:
+        # The device filterset knows clusters by ID only; resolve names here so both kinds filter alike.
+        clusters = dict(Cluster.objects.filter(name__in=options['cluster']).values_list('pk', 'name'))
+        missing = sorted(set(options['cluster']) - set(clusters.values()))
+        if missing:
+            raise CommandError(f"no cluster named {', '.join(missing)}")
+        params['cluster_id'] = list(clusters)
+    return params
+
+
+class Command(BaseCommand):
+    help = 'Export devices and virtual machines to other tools (ssh-config: an ~/.ssh/config).'
+
+    def add_arguments(self, parser):
+        exports = parser.add_subparsers(dest='export', required=True, metavar='EXPORT')
+        ssh_config = exports.add_parser('ssh-config', help='an ~/.ssh/config: one Host block per device/VM')
+        add_export_filters(ssh_config)
+        ssh_config.add_argument('--prefer', choices=('ipv4', 'ipv6'),
+                                help='primary IP used as HostName when a host has both (default: setting)')
+
+    def handle(self, *args, **options):
+        export = options['export']
+        if export != 'ssh-config':
+            raise CommandError(f'unknown export {export!r}')
+        try:
+            devices, virtual_machines = host_querysets(export_filters(options))
+            result = render_ssh_config(devices, virtual_machines, prefer=options['prefer'])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        if options['output']:
+            Path(options['output']).write_text(result.text, encoding='utf-8')
+        else:
+            self.stdout.write(result.text, ending='')
+
+        console = Console(file=self.stderr, highlight=False)
+        where = options['output'] or 'standard output'
+        console.print(Text(f'{len(result.hosts)} host(s) written to {where}, {len(result.skipped)} skipped'))
+        for skipped in result.skipped:
+            # Names and reasons are data, not rich markup.
+            console.print(Text(f'  skipped {skipped.object_type} #{skipped.id} {skipped.name!r}: {skipped.reason}'))
