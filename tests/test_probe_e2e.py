@@ -114,6 +114,7 @@ class ProbeEndToEndTest(unittest.TestCase):
             headers={'Authorization': f'Bearer {self.server.token}', 'Accept': 'application/json'},
         )
         self.assertEqual(response.status_code, 202, response.text)
+        self.assertEqual(response.json()['scope'], 'allowed_networks: 127.0.0.0/8, ::1/128')
         self._wait_for_jobs(response.json()['jobs'])
 
         ubuntu = self._facts('e2e-ubuntu')

@@ -20,6 +20,7 @@ from virtualization.filtersets import VirtualMachineFilterSet
 from virtualization.models import VirtualMachine
 
 from .. import filtersets
+from ..connections import Scope
 from ..exporters.hosts import host_querysets
 from ..exporters.ssh_config import render_ssh_config
 from ..jobs import enqueue_probe
@@ -100,6 +101,7 @@ class ProbeView(APIView):
         jobs = enqueue_probe(hosts, user=request.user)
         return Response({
             'hosts': len(hosts),
+            'scope': Scope.from_settings().describe(),  # targets outside it end as out_of_scope
             'jobs': [{'id': job.pk, 'job_id': str(job.job_id), 'url': f'/api/core/jobs/{job.pk}/'} for job in jobs],
         }, status=status.HTTP_202_ACCEPTED)
 
