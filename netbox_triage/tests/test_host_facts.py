@@ -8,7 +8,9 @@ tests/test_probe_e2e.py.
 import uuid
 from importlib.resources import files
 
+from django.db import connection
 from django.test import TestCase
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,6 +21,8 @@ from netbox.context_managers import event_tracking
 from users.models import User
 from utilities.request import NetBoxFakeRequest
 from utilities.testing import APIViewTestCases, ViewTestCases, create_test_device, create_test_virtualmachine
+from utilities.testing import TestCase as NetBoxTestCase
+from virtualization.models import VirtualMachine
 
 from netbox_triage.choices import ProbeStatusChoices
 from netbox_triage.models import HostFacts
@@ -218,3 +222,33 @@ class StaleTimestampsTest(TestCase):
                                                  now=timezone.now())
         self.assertEqual(ObjectChange.objects.count(), before)
         self.assertIsNotNone(facts.probed_at)
+
+
+class FactsColumnsQueryCountTest(NetBoxTestCase):
+    """NetBox's device and VM lists with the probe's columns shown: no query per row."""
+
+    def _count(self, url):
+        with CaptureQueriesContext(connection) as queries:
+            response = self.client.get(url)
+        self.assertEqual(response.status_code, 200)
+        return len(queries), response
+
+    def test_constant_queries(self):
+        self.add_permissions('dcim.view_device', 'virtualization.view_virtualmachine')
+        columns = ['name', 'triage_probe_status', 'triage_os', 'triage_kernel', 'triage_virtualization',
+                   'triage_probed_at']
+        self.user.config.set('tables.DeviceTable.columns', columns, commit=True)
+        self.user.config.set('tables.VirtualMachineTable.columns', columns, commit=True)
+        counts = []
+        for total in (2, 12):
+            while Device.objects.count() < total:
+                device = create_test_device(f'cols-{Device.objects.count()}')
+                apply_probe_result(device, probe_result(device, 'ubuntu2204'))
+                vm = create_test_virtualmachine(f'cols-vm-{VirtualMachine.objects.count()}')
+                apply_probe_result(vm, probe_result(vm, 'rhel4'))
+            device_count, response = self._count(reverse('dcim:device_list'))
+            self.assertContains(response, 'Ubuntu 22.04')
+            vm_count, response = self._count(reverse('virtualization:virtualmachine_list'))
+            self.assertContains(response, 'Red Hat Enterprise Linux AS release 4')
+            counts.append((device_count, vm_count))
+        self.assertEqual(counts[0], counts[1])
