@@ -2,7 +2,6 @@ import json
 from types import SimpleNamespace
 
 from django.db.models import Prefetch
-from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -11,17 +10,15 @@ from rest_framework.response import Response
 from rest_framework.routers import APIRootView
 from rest_framework.views import APIView
 
-from dcim.filtersets import DeviceFilterSet
 from dcim.models import Device
 from netbox.api.authentication import TokenPermissions
 from netbox.api.renderers import TextRenderer
 from netbox.api.viewsets import NetBoxModelViewSet, NetBoxReadOnlyModelViewSet
-from virtualization.filtersets import VirtualMachineFilterSet
 from virtualization.models import VirtualMachine
 
 from .. import filtersets
 from ..connections import Scope
-from ..exporters.hosts import host_querysets
+from ..exporters.hosts import HostFilterError, host_querysets
 from ..exporters.ssh_config import render_ssh_config
 from ..jobs import enqueue_probe
 from ..models import *
@@ -67,11 +64,12 @@ class HostFactsViewSet(NetBoxReadOnlyModelViewSet):
     filterset_class = filtersets.HostFactsFilterSet
 
 
-def _filtered(filterset, queryset, params):
-    query = QueryDict(mutable=True)
-    for key, value in params.items():
-        query.setlist(key, [str(v) for v in value] if isinstance(value, list) else [str(value)])
-    return filterset(query, queryset).qs if params else queryset.none()
+def _filtered(host_type, params, user, request):
+    """One kind of host matching `params` through the exports' shared filtering (unknown filters refused)."""
+    if not params:
+        return []
+    devices, vms = host_querysets({**params, 'host_type': host_type}, user=user, request=request)
+    return list(devices if host_type == 'device' else vms)
 
 
 class ProbeView(APIView):
@@ -93,8 +91,11 @@ class ProbeView(APIView):
         devices = Device.objects.restrict(request.user, 'view')
         vms = VirtualMachine.objects.restrict(request.user, 'view')
         hosts = list(devices.filter(pk__in=data['devices'])) + list(vms.filter(pk__in=data['virtual_machines']))
-        hosts += list(_filtered(DeviceFilterSet, devices, data['device_filter']))
-        hosts += list(_filtered(VirtualMachineFilterSet, vms, data['virtual_machine_filter']))
+        try:
+            hosts += _filtered('device', data['device_filter'], request.user, request)
+            hosts += _filtered('virtualmachine', data['virtual_machine_filter'], request.user, request)
+        except HostFilterError as exc:
+            return Response({'detail': str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         hosts = list({(host._meta.label_lower, host.pk): host for host in hosts}.values())
         if not hosts:
             return Response({'detail': 'No device or virtual machine matches.'}, status=status.HTTP_400_BAD_REQUEST)

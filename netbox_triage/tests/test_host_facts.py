@@ -210,6 +210,14 @@ class HostFactsAPITestCase(
         response = self.client.post(url, {'virtual_machines': [vm.pk]}, format='json', **self.header)
         self.assertEqual(response.status_code, 403)
 
+    def test_probe_endpoint_refuses_an_unknown_filter_instead_of_probing_everything(self):
+        self.add_permissions('netbox_triage.add_hostfacts', 'virtualization.view_virtualmachine')
+        url = reverse('plugins-api:netbox_triage-api:probe')
+        response = self.client.post(url, {'virtual_machine_filter': {'no_such_filter': 'x'}}, format='json',
+                                    **self.header)
+        self.assertEqual(response.status_code, 400)
+        self.assertIn('no_such_filter', response.data['detail'])
+
 
 class StaleTimestampsTest(TestCase):
     def test_probe_timestamps_do_not_touch_the_changelog(self):
