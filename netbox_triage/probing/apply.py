@@ -5,8 +5,6 @@ changed; the probe's own timestamps are written with a plain UPDATE (no changelo
 The probe never deletes or converts objects: a device that is really a VM is only flagged.
 """
 
-import re
-
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -16,6 +14,7 @@ from dcim.models import Device, Platform
 from ..choices import ProbeStatusChoices
 from ..models import HostFacts
 from .facts import parse_probe_output
+from .parsers.text import clean
 
 __all__ = ('apply_probe_result',)
 
@@ -25,14 +24,11 @@ TRACKED_FIELDS = (
     'kernel', 'architecture', 'virtualization', 'kind_mismatch', 'hostkey', 'hostkey_fingerprint',
     'hostkey_offered',
 )
-PRINTABLE = re.compile(r'[^\x20-\x7e\u00a0-\uffff]')
 
 
 def _text(value, limit):
-    """Probe output is hostile: plain text only, no control characters, bounded length."""
-    if value is None:
-        return ''
-    return PRINTABLE.sub('', str(value)).strip()[:limit]
+    """Probe output is hostile: one line of plain text, the parsers' own hygiene, never None."""
+    return clean(value, limit) or ''
 
 
 def _facts_for(host):
