@@ -95,3 +95,62 @@ class ProbeStatusChoices(ChoiceSet):
         (NO_ADDRESS, _('No address'), 'gray'),
         (ERROR, _('Error'), 'red'),
     ]
+
+
+class DiscoveryStatusChoices(ChoiceSet):
+    """Where a discovery stands. Rules move open/acknowledged ones to resolved (and back); a person's
+    false-positive verdict is left alone until the evidence changes."""
+
+    OPEN = 'open'
+    ACKNOWLEDGED = 'acknowledged'
+    RESOLVED = 'resolved'
+    FALSE_POSITIVE = 'false_positive'
+
+    CHOICES = [
+        (OPEN, _('Open'), 'red'),
+        (ACKNOWLEDGED, _('Acknowledged'), 'orange'),
+        (RESOLVED, _('Resolved'), 'green'),
+        (FALSE_POSITIVE, _('False positive'), 'gray'),
+    ]
+
+    ACTIVE = (OPEN, ACKNOWLEDGED)
+
+
+class DependencyKindChoices(ChoiceSet):
+    USES = 'uses'
+    REPLICA = 'replica'
+    STANDBY = 'standby'
+    OTHER = 'other'
+
+    CHOICES = [
+        (USES, _('Uses'), 'blue'),
+        (REPLICA, _('Replica of'), 'red'),
+        (STANDBY, _('Standby / failover for'), 'orange'),
+        (OTHER, _('Other'), 'gray'),
+    ]
+
+
+class DependencyOriginChoices(ChoiceSet):
+    """Who made a dependency: a person, or the probe from a host's established connections."""
+
+    MANUAL = 'manual'
+    PROBE = 'probe'
+
+    CHOICES = [
+        (MANUAL, _('Manual'), 'blue'),
+        (PROBE, _('Probe'), 'cyan'),
+    ]
+
+
+class DependencyStatusChoices(ChoiceSet):
+    """A discovered dependency waits for a person to confirm or hide it; hidden ones stay hidden."""
+
+    DISCOVERED = 'discovered'
+    CONFIRMED = 'confirmed'
+    HIDDEN = 'hidden'
+
+    CHOICES = [
+        (DISCOVERED, _('Discovered'), 'cyan'),
+        (CONFIRMED, _('Confirmed'), 'green'),
+        (HIDDEN, _('Hidden'), 'gray'),
+    ]

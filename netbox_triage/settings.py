@@ -50,6 +50,21 @@ DEFAULT_SETTINGS = {
     # both, and the IdentityFile line (a path on the operator's machine, never key material).
     'ssh_config_prefer': 'ipv4',
     'ssh_config_identity_file': None,
+    # Discovery rules (docs/discoveries.md): per-rule overrides of each rule's own settings, e.g.
+    # {'disk': {'used_percent': 90}}, and the rules to leave out entirely.
+    'rule_settings': {},
+    'disabled_rules': [],
+    # Monit bundles (docs/exports.md): where a bundle is installed on a host, and the Slack incoming
+    # webhook its alert script posts to (a URL from the operator, never from NetBox data; empty: no
+    # Slack, alerts go to the host's syslog only). `monit_collector_url` is the URL a host's Monit
+    # reports to (`set mmonit`); empty until the collector is enabled.
+    'monit_prefix': '/etc/monit',
+    'monit_slack_webhook_url': '',
+    'monit_collector_url': '',
+    # Topology diagrams (docs/exports.md): the most nodes one diagram may hold (larger inventories
+    # are split per site or group), and the hard limit on one render (seconds).
+    'topology_node_limit': 300,
+    'topology_render_timeout': 120,
 }
 
 

@@ -1,2 +1,4 @@
+from .dependencies import *
+from .discoveries import *
 from .facts import *
 from .incidents import *

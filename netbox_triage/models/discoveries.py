@@ -1,0 +1,109 @@
+"""What the discovery rules found: one Discovery per rule, subject and evidence."""
+
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from netbox.models import PrimaryModel
+
+from ..choices import DiscoveryStatusChoices, SeverityChoices
+from .incidents import AFFECTED_OBJECT_MODELS
+
+__all__ = ('Discovery',)
+
+
+class Discovery(PrimaryModel):
+    """A finding of a rule about a device, VM, service or cluster (or the fleet, with no object).
+
+    Rules identify a discovery by (rule, subject key, fingerprint): the fingerprint hashes the evidence
+    that matters, so re-running a rule updates ``last_seen`` in place, and a false positive stays quiet
+    until its evidence changes (which gives a new fingerprint, hence a new discovery).
+    """
+
+    object_type = models.ForeignKey(
+        to='contenttypes.ContentType',
+        on_delete=models.PROTECT,
+        related_name='+',
+        limit_choices_to=AFFECTED_OBJECT_MODELS,
+        blank=True,
+        null=True,
+    )
+    object_id = models.PositiveBigIntegerField(blank=True, null=True)
+    object = GenericForeignKey(ct_field='object_type', fk_field='object_id')
+    subject_key = models.CharField(
+        verbose_name=_('subject key'), max_length=100, blank=True, editable=False,
+        help_text=_("What the rule judged, e.g. 'dcim.device:12'; empty for a fleet-wide finding"),
+    )
+    rule = models.CharField(verbose_name=_('rule'), max_length=50)
+    severity = models.CharField(
+        verbose_name=_('severity'), max_length=30, choices=SeverityChoices, default=SeverityChoices.MEDIUM
+    )
+    status = models.CharField(
+        verbose_name=_('status'), max_length=30, choices=DiscoveryStatusChoices, default=DiscoveryStatusChoices.OPEN
+    )
+    title = models.CharField(verbose_name=_('title'), max_length=300)
+    evidence = models.JSONField(verbose_name=_('evidence'), default=dict, blank=True)
+    evidence_text = models.TextField(verbose_name=_('evidence (text)'), blank=True)
+    recommendation = models.TextField(verbose_name=_('recommendation'), blank=True)
+    fingerprint = models.CharField(verbose_name=_('fingerprint'), max_length=64, blank=True, editable=False)
+    first_seen = models.DateTimeField(verbose_name=_('first seen'), default=timezone.now)
+    last_seen = models.DateTimeField(verbose_name=_('last seen'), default=timezone.now)
+    resolved_at = models.DateTimeField(verbose_name=_('resolved at'), blank=True, null=True)
+    incident = models.ForeignKey(
+        to='netbox_triage.Incident',
+        on_delete=models.SET_NULL,
+        related_name='discoveries',
+        blank=True,
+        null=True,
+    )
+
+    clone_fields = ('object_type', 'object_id', 'rule', 'severity', 'incident')
+
+    class Meta:
+        ordering = ('-first_seen', '-pk')
+        verbose_name = _('discovery')
+        verbose_name_plural = _('discoveries')
+        indexes = (
+            models.Index(fields=('object_type', 'object_id')),
+            models.Index(fields=('status', 'severity')),
+        )
+        constraints = (
+            models.UniqueConstraint(
+                fields=('rule', 'subject_key', 'fingerprint'),
+                name='%(app_label)s_%(class)s_unique_finding',
+                violation_error_message=_('This rule already recorded this finding for this object.'),
+            ),
+        )
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse('plugins:netbox_triage:discovery', args=[self.pk])
+
+    def get_status_color(self):
+        return DiscoveryStatusChoices.colors.get(self.status)
+
+    def get_severity_color(self):
+        return SeverityChoices.colors.get(self.severity)
+
+    @property
+    def is_active(self):
+        return self.status in DiscoveryStatusChoices.ACTIVE
+
+    def clean(self):
+        super().clean()
+        if bool(self.object_type_id) != bool(self.object_id):
+            raise ValidationError(_('A discovery about an object needs both its type and its ID.'))
+        if self.object_type_id and self.object_id and self.object is None:
+            raise ValidationError({'object_id': _('No such object.')})
+        if self.object_type_id and self.object_id and not self.subject_key:
+            ct = self.object_type
+            self.subject_key = f'{ct.app_label}.{ct.model}:{self.object_id}'
+        if self.status == DiscoveryStatusChoices.RESOLVED and not self.resolved_at:
+            self.resolved_at = timezone.now()
+        elif self.status in DiscoveryStatusChoices.ACTIVE:
+            self.resolved_at = None
