@@ -19,10 +19,18 @@ from ipam.models import IPAddress
 from tenancy.models import Tenant
 from virtualization.models import Cluster, ClusterType, VirtualMachine, VMInterface
 
-from .choices import ImpactBasisChoices, IncidentStatusChoices, SeverityChoices, TimelineKindChoices
-from .models import BusinessImpact, Incident, IncidentObject, TimelineEntry
+from .choices import (
+    DependencyKindChoices,
+    DependencyOriginChoices,
+    DependencyStatusChoices,
+    ImpactBasisChoices,
+    IncidentStatusChoices,
+    SeverityChoices,
+    TimelineKindChoices,
+)
+from .models import BusinessImpact, Dependency, Incident, IncidentObject, TimelineEntry
 
-__all__ = ('DEMO_HOSTS', 'FLEET_PORT', 'load_demo', 'loopback_for')
+__all__ = ('DEMO_DEPENDENCIES', 'DEMO_HOSTS', 'FLEET_PORT', 'create_demo_dependencies', 'load_demo', 'loopback_for')
 
 # The simulated fleet listens on this port of each host's loopback address.
 FLEET_PORT = 2222
@@ -168,4 +176,40 @@ def load_demo(now=None):
     hosts = {spec.name: _host(spec, site, tenant, device_type, cluster_type) for spec in DEMO_HOSTS}
     clusters = {c.name: c for c in Cluster.objects.filter(name__in={spec.cluster for spec in DEMO_HOSTS})}
     incident, created = _incident(hosts, clusters, tenant, now)
+    create_demo_dependencies(hosts)
     return {'hosts': hosts, 'incident': incident, 'incident_created': created}
+
+
+# The seed's picture as dependencies: (source, target, kind, port, label). The HAProxy pair stands by,
+# the ingress sends HTTP to the frontends and the backends, the backends use the cache and the
+# database, and each HA pair replicates. Ports match what the probe sees, so probing the demo
+# confirms these edges (it only refreshes `last_seen`) instead of doubling them.
+DEMO_DEPENDENCIES = (
+    ('haproxy-2', 'haproxy-1', DependencyKindChoices.STANDBY, None, ''),
+    *(('haproxy-1', f'fe-{n}', DependencyKindChoices.USES, 80, 'HTTP') for n in (1, 2, 3)),
+    *(('haproxy-1', f'be-{n}', DependencyKindChoices.USES, 8080, 'HTTP') for n in (1, 2, 3)),
+    *((f'be-{n}', 'redis-1', DependencyKindChoices.USES, 6379, 'Redis') for n in (1, 2, 3)),
+    *((f'be-{n}', 'mysql-1', DependencyKindChoices.USES, 3306, 'MySQL') for n in (1, 2, 3)),
+    ('redis-2', 'redis-1', DependencyKindChoices.REPLICA, None, ''),
+    ('mysql-2', 'mysql-1', DependencyKindChoices.REPLICA, None, ''),
+)
+
+
+def create_demo_dependencies(hosts=None):
+    """Draw the seed's diagram by hand: the dependencies a person would enter (idempotent)."""
+    if hosts is None:
+        names = [spec.name for spec in DEMO_HOSTS]
+        hosts = {host.name: host for model in (Device, VirtualMachine) for host in model.objects.filter(name__in=names)}
+    created = 0
+    for source_name, target_name, kind, port, label in DEMO_DEPENDENCIES:
+        source, target = hosts.get(source_name), hosts.get(target_name)
+        if source is None or target is None:
+            continue
+        _dependency, was_created = Dependency.objects.get_or_create(
+            source_type=ContentType.objects.get_for_model(source), source_id=source.pk,
+            target_type=ContentType.objects.get_for_model(target), target_id=target.pk, kind=kind, port=port,
+            defaults={'label': label, 'origin': DependencyOriginChoices.MANUAL,
+                      'status': DependencyStatusChoices.CONFIRMED},
+        )
+        created += was_created
+    return created
