@@ -22,6 +22,9 @@ class TriageConfig(PluginConfig):
 
         validate_settings()
         from . import signals  # noqa: F401
+        from .events import register_event_types
+
+        register_event_types()
         from .tables import register_facts_columns
 
         register_facts_columns()

@@ -16,6 +16,8 @@ from .models import *
 
 __all__ = (
     'BusinessImpactFilterSet',
+    'DependencyFilterSet',
+    'DiscoveryFilterSet',
     'HostFactsFilterSet',
     'IncidentFilterSet',
     'IncidentObjectFilterSet',
@@ -186,4 +188,122 @@ class HostFactsFilterSet(NetBoxModelFilterSet):
         return queryset.filter(
             Q(device__name__icontains=value) | Q(virtual_machine__name__icontains=value)
             | Q(os_pretty_name__icontains=value) | Q(kernel__icontains=value) | Q(error__icontains=value)
+        )
+
+
+def _objects_of(value):
+    """ModelMultipleChoiceFilter values → (app_label, model, [pks])."""
+    model = value[0]._meta.model
+    return model._meta.app_label, model._meta.model_name, [obj.pk for obj in value]
+
+
+@register_filterset
+class DiscoveryFilterSet(PrimaryModelFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=DiscoveryStatusChoices, distinct=False)
+    severity = django_filters.MultipleChoiceFilter(choices=SeverityChoices, distinct=False)
+    rule = django_filters.MultipleChoiceFilter(choices=lambda: [(name, name) for name in _rule_names()],
+                                               distinct=False)
+    is_active = django_filters.BooleanFilter(method='filter_is_active', label=_('Open or acknowledged'))
+    object_type = MultiValueContentTypeFilter()
+    object_type_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=ContentType.objects.all(), distinct=False, label=_('Object type (ID)')
+    )
+    device_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=Device.objects.all(), method='filter_object', label=_('Device (ID)')
+    )
+    virtual_machine_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=VirtualMachine.objects.all(), method='filter_object', label=_('Virtual machine (ID)')
+    )
+    cluster_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=Cluster.objects.all(), method='filter_cluster', label=_('Cluster or its members (ID)')
+    )
+    incident_id = django_filters.ModelMultipleChoiceFilter(
+        field_name='incident', queryset=Incident.objects.all(), distinct=False, label=_('Incident (ID)')
+    )
+    concerns_incident_id = django_filters.ModelChoiceFilter(
+        queryset=Incident.objects.all(), method='filter_concerns_incident',
+        label=_('Linked to, or about an affected object of, incident (ID)'),
+    )
+
+    class Meta:
+        model = Discovery
+        fields = ('id', 'object_id', 'title', 'first_seen', 'last_seen', 'resolved_at', 'fingerprint', 'description')
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(
+            Q(title__icontains=value) | Q(evidence_text__icontains=value) | Q(rule__icontains=value)
+        )
+
+    def filter_cluster(self, queryset, name, value):
+        if not value:
+            return queryset
+        query = Q(pk__in=[])
+        for cluster in value:
+            query |= Q(pk__in=Discovery.objects.about(cluster).values('pk'))
+        return queryset.filter(query)
+
+    def filter_concerns_incident(self, queryset, name, value):
+        return queryset.for_incident(value) if value else queryset
+
+    def filter_is_active(self, queryset, name, value):
+        if value is None:
+            return queryset
+        active = Q(status__in=DiscoveryStatusChoices.ACTIVE)
+        return queryset.filter(active if value else ~active)
+
+    def filter_object(self, queryset, name, value):
+        if not value:
+            return queryset
+        app_label, model, pks = _objects_of(value)
+        return queryset.filter(object_type__app_label=app_label, object_type__model=model, object_id__in=pks)
+
+
+def _rule_names():
+    from .rules import registry
+
+    return registry.names()
+
+
+@register_filterset
+class DependencyFilterSet(PrimaryModelFilterSet):
+    kind = django_filters.MultipleChoiceFilter(choices=DependencyKindChoices, distinct=False)
+    origin = django_filters.MultipleChoiceFilter(choices=DependencyOriginChoices, distinct=False)
+    status = django_filters.MultipleChoiceFilter(choices=DependencyStatusChoices, distinct=False)
+    source_type = MultiValueContentTypeFilter()
+    source_type_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=ContentType.objects.all(), distinct=False, label=_('Source type (ID)')
+    )
+    target_type = MultiValueContentTypeFilter()
+    target_type_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=ContentType.objects.all(), distinct=False, label=_('Target type (ID)')
+    )
+    device_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=Device.objects.all(), method='filter_either_end', label=_('Device at either end (ID)')
+    )
+    virtual_machine_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=VirtualMachine.objects.all(), method='filter_either_end',
+        label=_('Virtual machine at either end (ID)'),
+    )
+    cluster_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=Cluster.objects.all(), method='filter_either_end', label=_('Cluster at either end (ID)')
+    )
+
+    class Meta:
+        model = Dependency
+        fields = ('id', 'source_id', 'target_id', 'port', 'label', 'last_seen', 'description')
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(Q(label__icontains=value) | Q(description__icontains=value))
+
+    def filter_either_end(self, queryset, name, value):
+        if not value:
+            return queryset
+        app_label, model, pks = _objects_of(value)
+        return queryset.filter(
+            Q(source_type__app_label=app_label, source_type__model=model, source_id__in=pks)
+            | Q(target_type__app_label=app_label, target_type__model=model, target_id__in=pks)
         )

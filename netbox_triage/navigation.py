@@ -38,6 +38,10 @@ menu = PluginMenu(
             _item('timelineentry', _('Timeline')),
             _item('incidentobject', _('Affected objects')),
         )),
+        (_('Findings'), (
+            _item('discovery', _('Discoveries')),
+            _item('dependency', _('Dependencies')),
+        )),
         (_('Inventory'), (
             _item('hostfacts', _('Host facts'), add=False),
             PluginMenuItem(link='plugins:netbox_triage:quick_add', link_text=_('Quick add hosts'),

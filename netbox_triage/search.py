@@ -32,4 +32,24 @@ class BusinessImpactIndex(SearchIndex):
     display_attrs = ('incident', 'loss_per_day', 'currency', 'effective_from')
 
 
-indexes = [IncidentIndex, TimelineEntryIndex, BusinessImpactIndex]
+class DiscoveryIndex(SearchIndex):
+    model = models.Discovery
+    fields = (
+        ('title', 100),
+        ('rule', 300),
+        ('evidence_text', 5000),
+        ('description', 500),
+    )
+    display_attrs = ('severity', 'status', 'object', 'last_seen')
+
+
+class DependencyIndex(SearchIndex):
+    model = models.Dependency
+    fields = (
+        ('label', 300),
+        ('description', 500),
+    )
+    display_attrs = ('source', 'kind', 'target', 'port')
+
+
+indexes = [IncidentIndex, TimelineEntryIndex, BusinessImpactIndex, DiscoveryIndex, DependencyIndex]

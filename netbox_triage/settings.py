@@ -54,6 +54,9 @@ DEFAULT_SETTINGS = {
     # {'disk': {'used_percent': 90}}, and the rules to leave out entirely.
     'rule_settings': {},
     'disabled_rules': [],
+    # After the rules, check exposed admin services (Jenkins, Elasticsearch, Docker) with anonymous HTTP
+    # requests to the host's own addresses, inside `allowed_networks`.
+    'active_http_checks': True,
     # Monit bundles (docs/exports.md): where a bundle is installed on a host, and the Slack incoming
     # webhook its alert script posts to (a URL from the operator, never from NetBox data; empty: no
     # Slack, alerts go to the host's syslog only). `monit_collector_url` is the URL a host's Monit
@@ -114,6 +117,22 @@ def validate_settings():
         if not isinstance(identity_file, str) or not SSH_CONFIG_PATH.match(identity_file):
             _fail('ssh_config_identity_file', f'{identity_file!r} is not a plain file path: letters, digits, '
                                               f'~ / . _ - + @ and ssh tokens such as %d or %h only')
+
+    from .rules import registry
+
+    rule_settings = get_setting('rule_settings')
+    if not isinstance(rule_settings, dict):
+        _fail('rule_settings', "must be a dict of rule name to that rule's settings")
+    for name, overrides in rule_settings.items():
+        if name not in registry:
+            _fail('rule_settings', f'unknown rule {name!r}; known: {", ".join(registry.names())}')
+        try:
+            registry[name].settings(overrides)
+        except (ValueError, TypeError, AttributeError) as exc:
+            _fail('rule_settings', str(exc))
+    disabled = get_setting('disabled_rules')
+    if not isinstance(disabled, (list, tuple)) or any(name not in registry for name in disabled):
+        _fail('disabled_rules', f'must be a list of rule names among {", ".join(registry.names())}')
 
     import pycountry
 

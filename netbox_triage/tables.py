@@ -9,6 +9,8 @@ from .models import *
 
 __all__ = (
     'BusinessImpactTable',
+    'DependencyTable',
+    'DiscoveryTable',
     'HostFactsTable',
     'IncidentObjectTable',
     'IncidentTable',
@@ -100,6 +102,47 @@ class TimelineEntryTable(PrimaryModelTable):
             'tags', 'created', 'last_updated',
         )
         default_columns = ('pk', 'timestamp', 'incident', 'kind', 'text', 'object', 'author')
+
+
+class DiscoveryTable(PrimaryModelTable):
+    title = tables.Column(verbose_name=_('Title'), linkify=True)
+    severity = columns.ChoiceFieldColumn(verbose_name=_('Severity'))
+    status = columns.ChoiceFieldColumn(verbose_name=_('Status'))
+    object_type = columns.ContentTypeColumn(verbose_name=_('Type'))
+    object = tables.Column(verbose_name=_('Object'), linkify=True, orderable=False)
+    incident = tables.Column(verbose_name=_('Incident'), linkify=True)
+    first_seen = columns.DateTimeColumn(verbose_name=_('First seen'))
+    last_seen = columns.DateTimeColumn(verbose_name=_('Last seen'))
+    resolved_at = columns.DateTimeColumn(verbose_name=_('Resolved'))
+    tags = columns.TagColumn(url_name='plugins:netbox_triage:discovery_list')
+
+    class Meta(PrimaryModelTable.Meta):
+        model = Discovery
+        fields = (
+            'pk', 'id', 'title', 'severity', 'status', 'rule', 'object_type', 'object', 'evidence_text',
+            'recommendation', 'incident', 'first_seen', 'last_seen', 'resolved_at', 'fingerprint', 'description',
+            'comments', 'tags', 'created', 'last_updated',
+        )
+        default_columns = ('pk', 'severity', 'title', 'object', 'rule', 'status', 'first_seen', 'last_seen')
+
+
+class DependencyTable(PrimaryModelTable):
+    source = tables.Column(verbose_name=_('Source'), linkify=True, orderable=False)
+    kind = columns.ChoiceFieldColumn(verbose_name=_('Kind'))
+    target = tables.Column(verbose_name=_('Target'), linkify=True, orderable=False)
+    origin = columns.ChoiceFieldColumn(verbose_name=_('Origin'))
+    status = columns.ChoiceFieldColumn(verbose_name=_('Status'))
+    last_seen = columns.DateTimeColumn(verbose_name=_('Last seen'))
+    tags = columns.TagColumn(url_name='plugins:netbox_triage:dependency_list')
+    actions = columns.ActionsColumn(actions=('edit', 'delete'))
+
+    class Meta(PrimaryModelTable.Meta):
+        model = Dependency
+        fields = (
+            'pk', 'id', 'source', 'kind', 'target', 'port', 'label', 'origin', 'status', 'last_seen', 'description',
+            'comments', 'tags', 'created', 'last_updated',
+        )
+        default_columns = ('pk', 'id', 'source', 'kind', 'target', 'port', 'label', 'origin', 'status')
 
 
 class HostFactsTable(NetBoxTable):

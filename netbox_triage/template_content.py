@@ -1,9 +1,14 @@
 from django.contrib.contenttypes.models import ContentType
+from django.urls import reverse
 
 from netbox.plugins import PluginTemplateExtension
 
-from .choices import IncidentStatusChoices
-from .models import HostFacts, Incident
+from .choices import DiscoveryStatusChoices, IncidentStatusChoices
+from .models import Discovery, HostFacts, Incident, severity_counts
+from .models.discoveries import SEVERITY_ORDER
+
+# How many open discoveries an object's page lists (the panel links to the rest).
+DISCOVERIES_SHOWN = 10
 
 
 class OpenIncidentsPanel(PluginTemplateExtension):
@@ -67,4 +72,38 @@ class SSHConfigListButton(PluginTemplateExtension):
         })
 
 
-template_extensions = [OpenIncidentsPanel, FactsPanel, ProbeListButton, SSHConfigListButton]
+class DiscoveriesPanel(PluginTemplateExtension):
+    """Device, VM and cluster pages: the open discoveries about the object (for a cluster, its members too)."""
+
+    models = ['dcim.device', 'virtualization.virtualmachine', 'virtualization.cluster']
+
+    def left_page(self):
+        obj = self.context['object']
+        request = self.context['request']
+        about = Discovery.objects.restrict(request.user, 'view').about(obj)
+        active = about.active()
+        counts = severity_counts(active)
+        label = obj._meta.model_name
+        filter_name = {'device': 'device_id', 'virtualmachine': 'virtual_machine_id', 'cluster': 'cluster_id'}[label]
+        return self.render('netbox_triage/inc/discoveries_panel.html', extra_context={
+            'counts': counts,
+            'discoveries': list(active.select_related('object_type').prefetch_related('object')
+                                .order_by(SEVERITY_ORDER, '-last_seen')[:DISCOVERIES_SHOWN]),
+            'resolved': about.exclude(status__in=DiscoveryStatusChoices.ACTIVE).count(),
+            'list_url': reverse('plugins:netbox_triage:discovery_list') + f'?{filter_name}={obj.pk}',
+            'show_object': label == 'cluster',
+            'run_model': label if label in ('device', 'virtualmachine') else None,
+        })
+
+
+class RunRulesListButton(PluginTemplateExtension):
+    """The discovery list: run every rule now."""
+
+    models = ['netbox_triage.discovery']
+
+    def list_buttons(self):
+        return self.render('netbox_triage/inc/run_rules_button.html')
+
+
+template_extensions = [OpenIncidentsPanel, FactsPanel, DiscoveriesPanel, ProbeListButton, SSHConfigListButton,
+                       RunRulesListButton]

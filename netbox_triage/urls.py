@@ -15,10 +15,15 @@ urlpatterns = [
     path('timeline-entries/<int:pk>/', include(get_model_urls('netbox_triage', 'timelineentry'))),
     path('host-facts/', include(get_model_urls('netbox_triage', 'hostfacts', detail=False))),
     path('host-facts/<int:pk>/', include(get_model_urls('netbox_triage', 'hostfacts'))),
+    path('discoveries/', include(get_model_urls('netbox_triage', 'discovery', detail=False))),
+    path('discoveries/<int:pk>/', include(get_model_urls('netbox_triage', 'discovery'))),
+    path('dependencies/', include(get_model_urls('netbox_triage', 'dependency', detail=False))),
+    path('dependencies/<int:pk>/', include(get_model_urls('netbox_triage', 'dependency'))),
     # Actions that are not views of a model.
     path('host-facts/<int:pk>/accept-hostkey/', views.AcceptHostKeyView.as_view(),
          name='hostfacts_accept_hostkey'),
     path('probe/<str:model>/', views.ProbeView.as_view(), name='probe'),
     path('export/ssh-config/', views.SSHConfigExportView.as_view(), name='ssh_config_export'),
     path('quick-add/', views.QuickAddView.as_view(), name='quick_add'),
+    path('run-rules/', views.RunRulesView.as_view(), name='run_rules'),
 ]

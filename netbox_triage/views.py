@@ -26,13 +26,15 @@ from .choices import TimelineKindChoices
 from .exporters.hosts import host_querysets
 from .exporters.ssh_config import render_ssh_config
 from .impact import MixedCurrenciesError
-from .jobs import enqueue_probe
+from .jobs import enqueue_probe, enqueue_rules
 from .models import *
+from .models.discoveries import SEVERITY_ORDER
 from .quick_add import quick_add_hosts
 from .ui import panels
 
 # How many timeline entries the incident page shows before linking to the full list.
 TIMELINE_PAGE_SIZE = 100
+DISCOVERY_PAGE_SIZE = 20
 
 
 def incidents_with_figures():
@@ -97,6 +99,7 @@ class IncidentView(generic.ObjectView):
             CommentsPanel(),
         ],
         bottom_panels=[
+            panels.IncidentDiscoveriesPanel(),
             panels.TimelinePanel(),
         ],
     )
@@ -119,7 +122,15 @@ class IncidentView(generic.ObjectView):
             summary, error = instance.loss_summary(), None
         except MixedCurrenciesError as exc:
             summary, error = None, str(exc)
+        discoveries = Discovery.objects.restrict(request.user, 'view').for_incident(instance).active()
         return {
+            'discovery_counts': severity_counts(discoveries),
+            'discoveries': list(
+                discoveries.select_related('object_type').prefetch_related('object')
+                .order_by(SEVERITY_ORDER, '-last_seen')[:DISCOVERY_PAGE_SIZE]
+            ),
+            'discoveries_url': (reverse('plugins:netbox_triage:discovery_list')
+                                + f'?concerns_incident_id={instance.pk}&is_active=true'),
             'loss_summary': summary,
             'loss_error': error,
             'timeline_entries': entries[:TIMELINE_PAGE_SIZE],
@@ -333,6 +344,151 @@ class TimelineEntryBulkDeleteView(generic.BulkDeleteView):
     queryset = timeline_entries()
     filterset = filtersets.TimelineEntryFilterSet
     table = tables.TimelineEntryTable
+
+
+#
+# Discoveries
+#
+
+def discoveries_with_objects():
+    return Discovery.objects.select_related('incident', 'object_type').prefetch_related('object', 'tags')
+
+
+@register_model_view(Discovery, 'list', path='', detail=False)
+class DiscoveryListView(generic.ObjectListView):
+    queryset = discoveries_with_objects()
+    filterset = filtersets.DiscoveryFilterSet
+    filterset_form = forms.DiscoveryFilterForm
+    table = tables.DiscoveryTable
+
+
+@register_model_view(Discovery)
+class DiscoveryView(generic.ObjectView):
+    queryset = Discovery.objects.select_related('incident', 'object_type')
+    template_name = 'generic/object.html'
+    layout = layout.SimpleLayout(
+        left_panels=[panels.DiscoveryPanel(), panels.EvidencePanel()],
+        right_panels=[JSONPanel('evidence', title=_('Evidence (data)')), TagsPanel(), CustomFieldsPanel(),
+                      CommentsPanel()],
+    )
+
+
+@register_model_view(Discovery, 'add', detail=False)
+@register_model_view(Discovery, 'edit')
+class DiscoveryEditView(generic.ObjectEditView):
+    queryset = Discovery.objects.all()
+    form = forms.DiscoveryForm
+
+
+@register_model_view(Discovery, 'delete')
+class DiscoveryDeleteView(generic.ObjectDeleteView):
+    queryset = Discovery.objects.all()
+
+
+@register_model_view(Discovery, 'bulk_import', path='import', detail=False)
+class DiscoveryBulkImportView(generic.BulkImportView):
+    queryset = Discovery.objects.all()
+    model_form = forms.DiscoveryImportForm
+
+
+@register_model_view(Discovery, 'bulk_edit', path='edit', detail=False)
+class DiscoveryBulkEditView(generic.BulkEditView):
+    queryset = discoveries_with_objects()
+    filterset = filtersets.DiscoveryFilterSet
+    table = tables.DiscoveryTable
+    form = forms.DiscoveryBulkEditForm
+
+
+@register_model_view(Discovery, 'bulk_delete', path='delete', detail=False)
+class DiscoveryBulkDeleteView(generic.BulkDeleteView):
+    queryset = discoveries_with_objects()
+    filterset = filtersets.DiscoveryFilterSet
+    table = tables.DiscoveryTable
+
+
+class RunRulesView(LoginRequiredMixin, View):
+    """POST: enqueue a rules job, for every host or for one device/VM ("Run rules" buttons)."""
+
+    models = {'device': Device, 'virtualmachine': VirtualMachine}
+
+    def post(self, request):
+        if not request.user.has_perm('netbox_triage.add_discovery'):
+            return HttpResponseForbidden('You may not run the rules (netbox_triage.add_discovery).')
+        hosts = None
+        model = self.models.get(request.POST.get('model', ''))
+        if model is not None:
+            hosts = list(model.objects.restrict(request.user, 'view').filter(
+                pk__in=[pk for pk in request.POST.getlist('pk') if pk.isdigit()]))
+            if not hosts:
+                messages.warning(request, _('No hosts selected.'))
+        if hosts is None or hosts:
+            enqueue_rules(hosts, user=request.user, fleet=hosts is None)
+            messages.success(request, _('Rules enqueued for {what}.').format(
+                what=_('every host') if hosts is None else _('{count} host(s)').format(count=len(hosts))))
+        return_url = request.POST.get('return_url') or reverse('plugins:netbox_triage:discovery_list')
+        if not url_has_allowed_host_and_scheme(return_url, allowed_hosts={request.get_host()}):
+            return_url = reverse('plugins:netbox_triage:discovery_list')
+        return redirect(return_url)
+
+
+#
+# Dependencies
+#
+
+def dependencies_with_ends():
+    return Dependency.objects.select_related('source_type', 'target_type').prefetch_related(
+        'source', 'target', 'tags')
+
+
+@register_model_view(Dependency, 'list', path='', detail=False)
+class DependencyListView(generic.ObjectListView):
+    queryset = dependencies_with_ends()
+    filterset = filtersets.DependencyFilterSet
+    filterset_form = forms.DependencyFilterForm
+    table = tables.DependencyTable
+
+
+@register_model_view(Dependency)
+class DependencyView(generic.ObjectView):
+    queryset = Dependency.objects.select_related('source_type', 'target_type')
+    template_name = 'generic/object.html'
+    layout = layout.SimpleLayout(
+        left_panels=[panels.DependencyPanel()],
+        right_panels=[TagsPanel(), CustomFieldsPanel(), CommentsPanel()],
+    )
+
+
+@register_model_view(Dependency, 'add', detail=False)
+@register_model_view(Dependency, 'edit')
+class DependencyEditView(generic.ObjectEditView):
+    queryset = Dependency.objects.all()
+    form = forms.DependencyForm
+
+
+@register_model_view(Dependency, 'delete')
+class DependencyDeleteView(generic.ObjectDeleteView):
+    queryset = Dependency.objects.all()
+
+
+@register_model_view(Dependency, 'bulk_import', path='import', detail=False)
+class DependencyBulkImportView(generic.BulkImportView):
+    queryset = Dependency.objects.all()
+    model_form = forms.DependencyImportForm
+
+
+@register_model_view(Dependency, 'bulk_edit', path='edit', detail=False)
+class DependencyBulkEditView(generic.BulkEditView):
+    queryset = dependencies_with_ends()
+    filterset = filtersets.DependencyFilterSet
+    table = tables.DependencyTable
+    form = forms.DependencyBulkEditForm
+
+
+@register_model_view(Dependency, 'bulk_delete', path='delete', detail=False)
+class DependencyBulkDeleteView(generic.BulkDeleteView):
+    queryset = dependencies_with_ends()
+    filterset = filtersets.DependencyFilterSet
+    table = tables.DependencyTable
 
 
 #

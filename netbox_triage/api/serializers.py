@@ -14,6 +14,8 @@ from ..models import *
 
 __all__ = (
     'BusinessImpactSerializer',
+    'DependencySerializer',
+    'DiscoverySerializer',
     'HostFactsSerializer',
     'IncidentObjectSerializer',
     'IncidentSerializer',
@@ -123,3 +125,45 @@ class ProbeRequestSerializer(serializers.Serializer):
     device_filter = serializers.DictField(required=False, default=dict,
                                           help_text='DeviceFilterSet parameters, e.g. {"site": ["dc1"]}')
     virtual_machine_filter = serializers.DictField(required=False, default=dict)
+
+
+class DiscoverySerializer(PrimaryModelSerializer):
+    """Rules write discoveries; API users triage them (status, incident, severity) or record one by hand."""
+
+    severity = ChoiceField(choices=SeverityChoices, required=False)
+    status = ChoiceField(choices=DiscoveryStatusChoices, required=False)
+    object_type = ContentTypeField(queryset=ContentType.objects.filter(AFFECTED_OBJECT_MODELS), required=False,
+                                   allow_null=True)
+    object = GFKSerializerField(read_only=True)
+    incident = IncidentSerializer(nested=True, required=False, allow_null=True)
+
+    class Meta:
+        model = Discovery
+        fields = (
+            'id', 'url', 'display_url', 'display', 'title', 'rule', 'severity', 'status', 'object_type', 'object_id',
+            'object', 'subject_key', 'evidence', 'evidence_text', 'recommendation', 'fingerprint', 'first_seen',
+            'last_seen', 'resolved_at', 'incident', 'description', 'owner', 'comments', 'tags', 'custom_fields',
+            'created', 'last_updated',
+        )
+        read_only_fields = ('subject_key', 'fingerprint', 'first_seen', 'last_seen', 'resolved_at')
+        brief_fields = ('id', 'url', 'display', 'title', 'severity', 'status')
+
+
+class DependencySerializer(PrimaryModelSerializer):
+    source_type = ContentTypeField(queryset=ContentType.objects.filter(AFFECTED_OBJECT_MODELS))
+    source = GFKSerializerField(read_only=True)
+    target_type = ContentTypeField(queryset=ContentType.objects.filter(AFFECTED_OBJECT_MODELS))
+    target = GFKSerializerField(read_only=True)
+    kind = ChoiceField(choices=DependencyKindChoices, required=False)
+    origin = ChoiceField(choices=DependencyOriginChoices, read_only=True)
+    status = ChoiceField(choices=DependencyStatusChoices, required=False)
+
+    class Meta:
+        model = Dependency
+        fields = (
+            'id', 'url', 'display_url', 'display', 'source_type', 'source_id', 'source', 'target_type', 'target_id',
+            'target', 'kind', 'port', 'label', 'origin', 'status', 'last_seen', 'description', 'owner', 'comments',
+            'tags', 'custom_fields', 'created', 'last_updated',
+        )
+        read_only_fields = ('last_seen',)
+        brief_fields = ('id', 'url', 'display', 'kind', 'port', 'label')

@@ -11,6 +11,8 @@ router.register('affected-objects', views.IncidentObjectViewSet)
 router.register('business-impacts', views.BusinessImpactViewSet)
 router.register('timeline-entries', views.TimelineEntryViewSet)
 router.register('host-facts', views.HostFactsViewSet)
+router.register('discoveries', views.DiscoveryViewSet)
+router.register('dependencies', views.DependencyViewSet)
 
 urlpatterns = [
     path('probe/', views.ProbeView.as_view(), name='probe'),

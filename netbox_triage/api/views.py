@@ -58,6 +58,18 @@ class TimelineEntryViewSet(NetBoxModelViewSet):
     filterset_class = filtersets.TimelineEntryFilterSet
 
 
+class DiscoveryViewSet(NetBoxModelViewSet):
+    queryset = Discovery.objects.select_related('incident').prefetch_related('object')
+    serializer_class = serializers.DiscoverySerializer
+    filterset_class = filtersets.DiscoveryFilterSet
+
+
+class DependencyViewSet(NetBoxModelViewSet):
+    queryset = Dependency.objects.prefetch_related('source', 'target')
+    serializer_class = serializers.DependencySerializer
+    filterset_class = filtersets.DependencyFilterSet
+
+
 class HostFactsViewSet(NetBoxReadOnlyModelViewSet):
     queryset = HostFacts.objects.select_related('device', 'virtual_machine')
     serializer_class = serializers.HostFactsSerializer

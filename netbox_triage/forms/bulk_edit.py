@@ -13,6 +13,8 @@ from ..models import *
 
 __all__ = (
     'BusinessImpactBulkEditForm',
+    'DependencyBulkEditForm',
+    'DiscoveryBulkEditForm',
     'IncidentBulkEditForm',
     'TimelineEntryBulkEditForm',
 )
@@ -47,3 +49,23 @@ class TimelineEntryBulkEditForm(PrimaryModelBulkEditForm):
     model = TimelineEntry
     fieldsets = (FieldSet('kind', 'description', name=_('Timeline entry')),)
     nullable_fields = ('description', 'comments')
+
+
+class DiscoveryBulkEditForm(PrimaryModelBulkEditForm):
+    status = ChoiceField(label=_('Status'), choices=add_blank_choice(DiscoveryStatusChoices), required=False)
+    severity = ChoiceField(label=_('Severity'), choices=add_blank_choice(SeverityChoices), required=False)
+    incident = DynamicModelChoiceField(label=_('Incident'), queryset=Incident.objects.all(), required=False)
+
+    model = Discovery
+    fieldsets = (FieldSet('status', 'severity', 'incident', 'description', name=_('Discovery')),)
+    nullable_fields = ('incident', 'description', 'comments')
+
+
+class DependencyBulkEditForm(PrimaryModelBulkEditForm):
+    kind = ChoiceField(label=_('Kind'), choices=add_blank_choice(DependencyKindChoices), required=False)
+    status = ChoiceField(label=_('Status'), choices=add_blank_choice(DependencyStatusChoices), required=False)
+    label = forms.CharField(label=_('Label'), max_length=100, required=False)
+
+    model = Dependency
+    fieldsets = (FieldSet('kind', 'status', 'label', 'description', name=_('Dependency')),)
+    nullable_fields = ('label', 'description', 'comments')

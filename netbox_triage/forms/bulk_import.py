@@ -10,6 +10,8 @@ from ..models import *
 
 __all__ = (
     'BusinessImpactImportForm',
+    'DependencyImportForm',
+    'DiscoveryImportForm',
     'IncidentImportForm',
     'IncidentObjectImportForm',
     'TimelineEntryImportForm',
@@ -69,3 +71,28 @@ class TimelineEntryImportForm(PrimaryModelImportForm):
             'incident', 'timestamp', 'kind', 'text', 'object_type', 'object_id', 'description', 'owner', 'comments',
             'tags',
         )
+
+
+class DiscoveryImportForm(PrimaryModelImportForm):
+    severity = CSVChoiceField(label=_('Severity'), choices=SeverityChoices, required=False)
+    status = CSVChoiceField(label=_('Status'), choices=DiscoveryStatusChoices, required=False)
+    object_type = CSVContentTypeField(label=_('Object type'), queryset=ContentType.objects.all(), required=False)
+    incident = CSVModelChoiceField(label=_('Incident'), queryset=Incident.objects.all(), to_field_name='pk',
+                                   required=False)
+
+    class Meta:
+        model = Discovery
+        fields = ('title', 'rule', 'severity', 'status', 'object_type', 'object_id', 'evidence_text', 'recommendation',
+                  'incident', 'description', 'owner', 'comments', 'tags')
+
+
+class DependencyImportForm(PrimaryModelImportForm):
+    source_type = CSVContentTypeField(label=_('Source type'), queryset=ContentType.objects.all())
+    target_type = CSVContentTypeField(label=_('Target type'), queryset=ContentType.objects.all())
+    kind = CSVChoiceField(label=_('Kind'), choices=DependencyKindChoices, required=False)
+    status = CSVChoiceField(label=_('Status'), choices=DependencyStatusChoices, required=False)
+
+    class Meta:
+        model = Dependency
+        fields = ('source_type', 'source_id', 'target_type', 'target_id', 'kind', 'port', 'label', 'status',
+                  'description', 'owner', 'comments', 'tags')

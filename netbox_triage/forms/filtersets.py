@@ -1,17 +1,21 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from dcim.models import Device
 from netbox.forms import NetBoxModelFilterSetForm, PrimaryModelFilterSetForm
 from tenancy.forms import TenancyFilterForm
 from utilities.forms import BOOLEAN_WITH_BLANK_CHOICES
 from utilities.forms.fields import DynamicModelMultipleChoiceField, TagFilterField
 from utilities.forms.rendering import FieldSet
+from virtualization.models import Cluster, VirtualMachine
 
 from ..choices import *
 from ..models import *
 
 __all__ = (
     'BusinessImpactFilterForm',
+    'DependencyFilterForm',
+    'DiscoveryFilterForm',
     'HostFactsFilterForm',
     'IncidentFilterForm',
     'IncidentObjectFilterForm',
@@ -82,4 +86,50 @@ class HostFactsFilterForm(NetBoxModelFilterSetForm):
     kind_mismatch = forms.NullBooleanField(
         label=_('Kind mismatch'), required=False, widget=forms.Select(choices=BOOLEAN_WITH_BLANK_CHOICES)
     )
+    tag = TagFilterField(model)
+
+
+class DiscoveryFilterForm(PrimaryModelFilterSetForm):
+    model = Discovery
+    fieldsets = (
+        FieldSet('q', 'filter_id', 'tag'),
+        FieldSet('status', 'is_active', 'severity', 'rule', 'incident_id', name=_('Discovery')),
+        FieldSet('device_id', 'virtual_machine_id', 'cluster_id', name=_('About')),
+    )
+    status = forms.MultipleChoiceField(label=_('Status'), choices=DiscoveryStatusChoices, required=False)
+    is_active = forms.NullBooleanField(
+        label=_('Open or acknowledged'), required=False, widget=forms.Select(choices=BOOLEAN_WITH_BLANK_CHOICES)
+    )
+    severity = forms.MultipleChoiceField(label=_('Severity'), choices=SeverityChoices, required=False)
+    rule = forms.MultipleChoiceField(label=_('Rule'), choices=lambda: [(n, n) for n in _rule_names()],
+                                     required=False)
+    incident_id = DynamicModelMultipleChoiceField(queryset=Incident.objects.all(), required=False,
+                                                  label=_('Incident'))
+    device_id = DynamicModelMultipleChoiceField(queryset=Device.objects.all(), required=False, label=_('Device'))
+    virtual_machine_id = DynamicModelMultipleChoiceField(
+        queryset=VirtualMachine.objects.all(), required=False, label=_('Virtual machine'))
+    cluster_id = DynamicModelMultipleChoiceField(queryset=Cluster.objects.all(), required=False, label=_('Cluster'))
+    tag = TagFilterField(model)
+
+
+def _rule_names():
+    from ..rules import registry
+
+    return registry.names()
+
+
+class DependencyFilterForm(PrimaryModelFilterSetForm):
+    model = Dependency
+    fieldsets = (
+        FieldSet('q', 'filter_id', 'tag'),
+        FieldSet('kind', 'origin', 'status', name=_('Dependency')),
+        FieldSet('device_id', 'virtual_machine_id', 'cluster_id', name=_('Either end')),
+    )
+    kind = forms.MultipleChoiceField(label=_('Kind'), choices=DependencyKindChoices, required=False)
+    origin = forms.MultipleChoiceField(label=_('Origin'), choices=DependencyOriginChoices, required=False)
+    status = forms.MultipleChoiceField(label=_('Status'), choices=DependencyStatusChoices, required=False)
+    device_id = DynamicModelMultipleChoiceField(queryset=Device.objects.all(), required=False, label=_('Device'))
+    virtual_machine_id = DynamicModelMultipleChoiceField(
+        queryset=VirtualMachine.objects.all(), required=False, label=_('Virtual machine'))
+    cluster_id = DynamicModelMultipleChoiceField(queryset=Cluster.objects.all(), required=False, label=_('Cluster'))
     tag = TagFilterField(model)

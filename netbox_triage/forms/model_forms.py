@@ -17,6 +17,8 @@ from ..settings import get_setting
 
 __all__ = (
     'BusinessImpactForm',
+    'DependencyForm',
+    'DiscoveryForm',
     'IncidentForm',
     'IncidentObjectForm',
     'QuickAddForm',
@@ -203,3 +205,90 @@ class QuickAddForm(forms.Form):
             return parse_addresses(self.cleaned_data['addresses'])
         except ValueError as exc:
             raise ValidationError(str(exc))
+
+
+class DiscoveryForm(ObjectSelectorMixin, PrimaryModelForm):
+    """Rules write discoveries; people triage them (acknowledge, mark false positive, link an incident) and may
+    record one by hand (rule "manual")."""
+
+    incident = DynamicModelChoiceField(queryset=Incident.objects.all(), required=False, label=_('Incident'))
+    evidence_text = CommentField(label=_('Evidence'), required=False)
+
+    fieldsets = (
+        FieldSet('title', 'rule', 'severity', 'status', 'incident', 'tags', name=_('Discovery')),
+        FieldSet('device', 'virtual_machine', 'service', 'cluster', name=_('About (optional)')),
+        FieldSet('evidence_text', 'recommendation', name=_('Evidence')),
+    )
+
+    class Meta:
+        model = Discovery
+        fields = ('title', 'rule', 'severity', 'status', 'incident', 'evidence_text', 'recommendation',
+                  'description', 'owner', 'comments', 'tags')
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_selectors()
+        if not self.instance.pk and not self.initial.get('rule'):
+            self.initial['rule'] = 'manual'
+
+    def clean(self):
+        super().clean()
+        self._clean_selectors()
+        return self.cleaned_data
+
+
+class DependencyForm(PrimaryModelForm):
+    """Two ends, each a device, VM, service or cluster: one selector per model and end."""
+
+    source_device = DynamicModelChoiceField(queryset=Device.objects.all(), required=False, label=_('Device'))
+    source_virtual_machine = DynamicModelChoiceField(
+        queryset=VirtualMachine.objects.all(), required=False, label=_('Virtual machine'))
+    source_service = DynamicModelChoiceField(queryset=Service.objects.all(), required=False, label=_('Service'))
+    source_cluster = DynamicModelChoiceField(queryset=Cluster.objects.all(), required=False, label=_('Cluster'))
+    target_device = DynamicModelChoiceField(queryset=Device.objects.all(), required=False, label=_('Device'))
+    target_virtual_machine = DynamicModelChoiceField(
+        queryset=VirtualMachine.objects.all(), required=False, label=_('Virtual machine'))
+    target_service = DynamicModelChoiceField(queryset=Service.objects.all(), required=False, label=_('Service'))
+    target_cluster = DynamicModelChoiceField(queryset=Cluster.objects.all(), required=False, label=_('Cluster'))
+
+    fieldsets = (
+        FieldSet('source_device', 'source_virtual_machine', 'source_service', 'source_cluster',
+                 name=_('Source (choose one)')),
+        FieldSet('target_device', 'target_virtual_machine', 'target_service', 'target_cluster',
+                 name=_('Target (choose one)')),
+        FieldSet('kind', 'port', 'label', 'status', 'tags', name=_('Dependency')),
+    )
+
+    class Meta:
+        model = Dependency
+        fields = ('kind', 'port', 'label', 'status', 'description', 'owner', 'comments', 'tags')
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for end in ('source', 'target'):
+            obj = getattr(self.instance, end) if getattr(self.instance, f'{end}_type_id', None) else None
+            for field, model, _label in OBJECT_SELECTORS:
+                if obj is not None and isinstance(obj, model):
+                    self.initial[f'{end}_{field}'] = obj.pk
+
+    def clean(self):
+        super().clean()
+        for end in ('source', 'target'):
+            chosen = [self.cleaned_data.get(f'{end}_{field}') for field, _model, _label in OBJECT_SELECTORS]
+            chosen = [obj for obj in chosen if obj]
+            if len(chosen) != 1:
+                raise ValidationError(_('Choose exactly one {end} object.').format(end=end))
+            setattr(self.instance, f'{end}_type', ContentType.objects.get_for_model(chosen[0]))
+            setattr(self.instance, f'{end}_id', chosen[0].pk)
+        return self.cleaned_data
+
+    def _get_validation_exclusions(self):
+        exclude = super()._get_validation_exclusions()
+        return exclude - {'source_type', 'source_id', 'target_type', 'target_id'}
+
+    def _update_errors(self, errors):
+        if hasattr(errors, 'error_dict'):
+            for name in ('source_type', 'source_id', 'target_type', 'target_id'):
+                if name in errors.error_dict and name not in self.fields:
+                    errors.error_dict.setdefault(NON_FIELD_ERRORS, []).extend(errors.error_dict.pop(name))
+        super()._update_errors(errors)

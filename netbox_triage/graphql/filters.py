@@ -12,6 +12,8 @@ from .. import models
 
 __all__ = (
     'BusinessImpactFilter',
+    'DependencyFilter',
+    'DiscoveryFilter',
     'HostFactsFilter',
     'IncidentFilter',
     'IncidentObjectFilter',
@@ -77,3 +79,30 @@ class HostFactsFilter(NetBoxModelFilter):
     kernel: StrFilterLookup | None = strawberry_django.filter_field()
     virtualization: StrFilterLookup | None = strawberry_django.filter_field()
     probed_at: DatetimeFilterLookup | None = strawberry_django.filter_field()
+
+
+@register_filter(models.Discovery, lookups=True)
+class DiscoveryFilter(PrimaryModelFilter):
+    rule: StrFilterLookup | None = strawberry_django.filter_field()
+    severity: StrFilterLookup | None = strawberry_django.filter_field()
+    status: StrFilterLookup | None = strawberry_django.filter_field()
+    title: StrFilterLookup | None = strawberry_django.filter_field()
+    evidence_text: StrFilterLookup | None = strawberry_django.filter_field()
+    object_type_id: ID | None = strawberry_django.filter_field()
+    object_id: ID | None = strawberry_django.filter_field()
+    incident_id: ID | None = strawberry_django.filter_field()
+    first_seen: DatetimeFilterLookup | None = strawberry_django.filter_field()
+    last_seen: DatetimeFilterLookup | None = strawberry_django.filter_field()
+    resolved_at: DatetimeFilterLookup | None = strawberry_django.filter_field()
+
+
+@register_filter(models.Dependency, lookups=True)
+class DependencyFilter(PrimaryModelFilter):
+    source_type_id: ID | None = strawberry_django.filter_field()
+    source_id: ID | None = strawberry_django.filter_field()
+    target_type_id: ID | None = strawberry_django.filter_field()
+    target_id: ID | None = strawberry_django.filter_field()
+    kind: StrFilterLookup | None = strawberry_django.filter_field()
+    origin: StrFilterLookup | None = strawberry_django.filter_field()
+    status: StrFilterLookup | None = strawberry_django.filter_field()
+    label: StrFilterLookup | None = strawberry_django.filter_field()

@@ -18,6 +18,11 @@ class TriageQuery:
     timeline_entry: TimelineEntryType = strawberry_django.field()
     timeline_entry_list: list[TimelineEntryType] = strawberry_django.field()
 
+    discovery: DiscoveryType = strawberry_django.field()
+    discovery_list: list[DiscoveryType] = strawberry_django.field()
+
+    dependency: DependencyType = strawberry_django.field()
+    dependency_list: list[DependencyType] = strawberry_django.field()
 
     host_facts: HostFactsType = strawberry_django.field()
     host_facts_list: list[HostFactsType] = strawberry_django.field()

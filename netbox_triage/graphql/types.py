@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = (
     'BusinessImpactType',
+    'DependencyType',
+    'DiscoveryType',
     'HostFactsType',
     'IncidentObjectType',
     'IncidentType',
@@ -75,3 +77,15 @@ class TimelineEntryType(PrimaryObjectType):
 class HostFactsType(NetBoxObjectType):
     device: Annotated['DeviceType', strawberry.lazy('dcim.graphql.types')] | None
     virtual_machine: Annotated['VirtualMachineType', strawberry.lazy('virtualization.graphql.types')] | None
+
+
+@register_type(models.Discovery, fields='__all__', filters=DiscoveryFilter, pagination=True)
+class DiscoveryType(PrimaryObjectType):
+    object_type: Annotated['ContentTypeType', strawberry.lazy('netbox.graphql.types')] | None
+    incident: Annotated['IncidentType', strawberry.lazy('netbox_triage.graphql.types')] | None
+
+
+@register_type(models.Dependency, fields='__all__', filters=DependencyFilter, pagination=True)
+class DependencyType(PrimaryObjectType):
+    source_type: Annotated['ContentTypeType', strawberry.lazy('netbox.graphql.types')]
+    target_type: Annotated['ContentTypeType', strawberry.lazy('netbox.graphql.types')]

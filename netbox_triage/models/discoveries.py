@@ -1,6 +1,9 @@
 """What the discovery rules found: one Discovery per rule, subject and evidence."""
 
+import uuid
+
 from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
@@ -8,11 +11,69 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from netbox.models import PrimaryModel
+from utilities.querysets import RestrictedQuerySet
 
 from ..choices import DiscoveryStatusChoices, SeverityChoices
 from .incidents import AFFECTED_OBJECT_MODELS
 
-__all__ = ('Discovery',)
+__all__ = ('Discovery', 'severity_counts')
+
+
+class DiscoveryQuerySet(RestrictedQuerySet):
+
+    def active(self):
+        return self.filter(status__in=DiscoveryStatusChoices.ACTIVE)
+
+    def about(self, obj):
+        """Discoveries about ``obj``; for a cluster, also those about its devices and VMs."""
+        query = models.Q(object_type=ContentType.objects.get_for_model(obj), object_id=obj.pk)
+        if obj._meta.label_lower == 'virtualization.cluster':
+            query |= _members_of([obj.pk])
+        return self.filter(query)
+
+    def for_incident(self, incident):
+        """Discoveries linked to ``incident`` or about its affected objects (and the members of its clusters)."""
+        from .incidents import IncidentObject
+
+        query = models.Q(incident=incident)
+        cluster_type = ContentType.objects.get_by_natural_key('virtualization', 'cluster')
+        clusters = []
+        for object_type_id, object_id in IncidentObject.objects.filter(incident=incident).values_list(
+            'object_type_id', 'object_id'
+        ):
+            query |= models.Q(object_type_id=object_type_id, object_id=object_id)
+            if object_type_id == cluster_type.pk:
+                clusters.append(object_id)
+        if clusters:
+            query |= _members_of(clusters)
+        return self.filter(query)
+
+
+def _members_of(cluster_ids):
+    from dcim.models import Device
+    from virtualization.models import VirtualMachine
+
+    return models.Q(
+        object_type=ContentType.objects.get_for_model(Device),
+        object_id__in=Device.objects.filter(cluster_id__in=cluster_ids).values('pk'),
+    ) | models.Q(
+        object_type=ContentType.objects.get_for_model(VirtualMachine),
+        object_id__in=VirtualMachine.objects.filter(cluster_id__in=cluster_ids).values('pk'),
+    )
+
+
+# Highest severity first: ``.order_by(SEVERITY_ORDER, ...)``.
+SEVERITY_ORDER = models.Case(
+    *(models.When(severity=value, then=models.Value(rank)) for rank, value in enumerate(
+        reversed(SeverityChoices.values()))),
+    default=models.Value(99),
+)
+
+
+def severity_counts(queryset):
+    """{severity: count} for every severity (zeros included), highest first, in one query."""
+    counts = dict(queryset.order_by().values_list('severity').annotate(n=models.Count('pk')))
+    return {value: counts.get(value, 0) for value in reversed(SeverityChoices.values())}
 
 
 class Discovery(PrimaryModel):
@@ -60,6 +121,8 @@ class Discovery(PrimaryModel):
         null=True,
     )
 
+    objects = DiscoveryQuerySet.as_manager()
+
     clone_fields = ('object_type', 'object_id', 'rule', 'severity', 'incident')
 
     class Meta:
@@ -100,10 +163,17 @@ class Discovery(PrimaryModel):
             raise ValidationError(_('A discovery about an object needs both its type and its ID.'))
         if self.object_type_id and self.object_id and self.object is None:
             raise ValidationError({'object_id': _('No such object.')})
+
+    def save(self, *args, **kwargs):
+        # A discovery recorded by hand (or through the API) has no rule fingerprint: give it a unique one, so
+        # two such notes about one object do not collide with each other or with a rule's findings.
+        if not self.fingerprint:
+            self.fingerprint = f'manual-{uuid.uuid4().hex}'
         if self.object_type_id and self.object_id and not self.subject_key:
-            ct = self.object_type
+            ct = ContentType.objects.get_for_id(self.object_type_id)
             self.subject_key = f'{ct.app_label}.{ct.model}:{self.object_id}'
         if self.status == DiscoveryStatusChoices.RESOLVED and not self.resolved_at:
             self.resolved_at = timezone.now()
         elif self.status in DiscoveryStatusChoices.ACTIVE:
             self.resolved_at = None
+        super().save(*args, **kwargs)

@@ -4,6 +4,10 @@ from netbox.ui import attrs, panels
 
 __all__ = (
     'BusinessImpactPanel',
+    'DependencyPanel',
+    'DiscoveryPanel',
+    'EvidencePanel',
+    'IncidentDiscoveriesPanel',
     'HostFactsPanel',
     'IncidentObjectPanel',
     'IncidentPanel',
@@ -91,3 +95,43 @@ class RawSectionsPanel(panels.TemplatePanel):
 
     def __init__(self, **kwargs):
         super().__init__('netbox_triage/panels/raw_sections.html', title=_('Raw sections'), **kwargs)
+
+
+class DiscoveryPanel(panels.ObjectAttributesPanel):
+    title_ = attrs.TextAttr('title', label=_('Title'))
+    severity = attrs.ChoiceAttr('severity')
+    status = attrs.ChoiceAttr('status')
+    object = attrs.GenericForeignKeyAttr('object', linkify=True, label=_('About'))
+    rule = attrs.TextAttr('rule')
+    incident = attrs.RelatedObjectAttr('incident', linkify=True)
+    first_seen = attrs.DateTimeAttr('first_seen', label=_('First seen'))
+    last_seen = attrs.DateTimeAttr('last_seen', label=_('Last seen'))
+    resolved_at = attrs.DateTimeAttr('resolved_at', label=_('Resolved'))
+    fingerprint = attrs.TextAttr('fingerprint')
+    description = attrs.TextAttr('description')
+
+
+class EvidencePanel(panels.TemplatePanel):
+    """Evidence and recommendation as plain text: evidence quotes probe output, which is untrusted."""
+
+    def __init__(self, **kwargs):
+        super().__init__('netbox_triage/panels/evidence.html', title=_('Evidence'), **kwargs)
+
+
+class IncidentDiscoveriesPanel(panels.TemplatePanel):
+    """Open discoveries about the incident's objects, counted by severity, the worst listed."""
+
+    def __init__(self, **kwargs):
+        super().__init__('netbox_triage/panels/incident_discoveries.html', title=_('Discoveries'), **kwargs)
+
+
+class DependencyPanel(panels.ObjectAttributesPanel):
+    source = attrs.GenericForeignKeyAttr('source', linkify=True, label=_('Source'))
+    kind = attrs.ChoiceAttr('kind')
+    target = attrs.GenericForeignKeyAttr('target', linkify=True, label=_('Target'))
+    port = attrs.NumericAttr('port')
+    label = attrs.TextAttr('label')
+    origin = attrs.ChoiceAttr('origin')
+    status = attrs.ChoiceAttr('status')
+    last_seen = attrs.DateTimeAttr('last_seen', label=_('Last seen'))
+    description = attrs.TextAttr('description')

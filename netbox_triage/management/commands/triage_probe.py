@@ -10,6 +10,7 @@ from virtualization.models import VirtualMachine
 
 from netbox_triage.jobs import enqueue_probe
 from netbox_triage.probing.runner import change_logging, probe_hosts
+from netbox_triage.rules.runner import run_discovery
 
 
 def add_host_filters(parser):
@@ -54,6 +55,7 @@ class Command(BaseCommand):
         add_host_filters(parser)
         parser.add_argument('--enqueue', action='store_true', help='run as background jobs on the RQ workers')
         parser.add_argument('--user', help='record changes in the changelog as this NetBox user')
+        parser.add_argument('--no-rules', action='store_true', help='do not run the discovery rules afterwards')
 
     def handle(self, *args, **options):
         hosts = select_hosts(options)
@@ -77,6 +79,12 @@ class Command(BaseCommand):
                 summary = probe_hosts(hosts, on_progress=lambda s: progress.update(task, completed=s.done))
 
         console.print(f'scope: {summary.scope}')
+        if not options['no_rules']:
+            devices = Device.objects.filter(pk__in=[h.pk for h in hosts if isinstance(h, Device)])
+            vms = VirtualMachine.objects.filter(pk__in=[h.pk for h in hosts if isinstance(h, VirtualMachine)])
+            with change_logging(user):
+                rules = run_discovery(devices, vms, fleet=len(hosts) > 1, log=lambda message: None)
+            console.print(f'rules: {rules}')
         table = Table(title=f'{summary.done} host(s) probed, {summary.changed} changed')
         table.add_column('status')
         table.add_column('hosts', justify='right')
