@@ -1,9 +1,10 @@
 """`netbox triage_export <export> [filters]`: the CLI door to netbox_triage.exporters.
 
-One subcommand per export (`ssh-config` today); each takes the same host filters as the device and
+One subcommand per export (`ssh-config`, `monit`); each takes the same host filters as the device and
 VM lists. The file goes to standard output or `--output`; what was skipped, and why, to standard error.
 """
 
+import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -13,6 +14,7 @@ from rich.text import Text
 from virtualization.models import Cluster
 
 from netbox_triage.exporters.hosts import HOST_TYPES, host_querysets
+from netbox_triage.exporters.monit import write_monit_tarball
 from netbox_triage.exporters.ssh_config import render_ssh_config
 
 
@@ -45,7 +47,8 @@ def export_filters(options):
 
 
 class Command(BaseCommand):
-    help = 'Export devices and virtual machines to other tools (ssh-config: an ~/.ssh/config).'
+    help = ('Export devices and virtual machines to other tools (ssh-config: an ~/.ssh/config; monit: a tar.gz '
+            'of Monit bundles).')
 
     def add_arguments(self, parser):
         exports = parser.add_subparsers(dest='export', required=True, metavar='EXPORT')
@@ -53,9 +56,15 @@ class Command(BaseCommand):
         add_export_filters(ssh_config)
         ssh_config.add_argument('--prefer', choices=('ipv4', 'ipv6'),
                                 help='primary IP used as HostName when a host has both (default: setting)')
+        monit = exports.add_parser('monit', help='a tar.gz of Monit bundles: <host>/monitrc, its scripts and secrets')
+        add_export_filters(monit)
+        monit.add_argument('--prefix', help='where the bundles will be installed on the hosts (default: the '
+                                            'monit_prefix setting, /etc/monit)')
 
     def handle(self, *args, **options):
         export = options['export']
+        if export == 'monit':
+            return self.handle_monit(options)
         if export != 'ssh-config':
             raise CommandError(f'unknown export {export!r}')
         try:
@@ -74,3 +83,36 @@ class Command(BaseCommand):
         for skipped in result.skipped:
             # Names and reasons are data, not rich markup.
             console.print(Text(f'  skipped {skipped.object_type} #{skipped.id} {skipped.name!r}: {skipped.reason}'))
+
+    def handle_monit(self, options):
+        """The tar.gz goes to --output or to standard output (never to a terminal); the summary to standard error."""
+        if options['output']:
+            target = open(options['output'], 'wb')
+        else:
+            stream = getattr(self.stdout, '_out', sys.stdout)
+            if stream.isatty():
+                raise CommandError('refusing to write a tar.gz to a terminal: use --output FILE or redirect')
+            stream.flush()
+            target = getattr(stream, 'buffer', stream)
+        try:
+            devices, virtual_machines = host_querysets(export_filters(options))
+            bundle = write_monit_tarball(devices, virtual_machines, target, prefix=options['prefix'])
+        except ValueError as exc:
+            if options['output']:
+                target.close()
+                Path(options['output']).unlink(missing_ok=True)
+            raise CommandError(str(exc)) from exc
+        if options['output']:
+            target.close()
+        else:
+            target.flush()
+
+        console = Console(file=self.stderr, highlight=False)
+        where = options['output'] or 'standard output'
+        console.print(Text(f'{len(bundle.hosts)} Monit bundle(s) for {bundle.prefix} written to {where}, '
+                           f'{len(bundle.skipped)} host(s) skipped'))
+        for skipped in bundle.skipped:
+            console.print(Text(f'  skipped {skipped.object_type} #{skipped.id} {skipped.name!r}: {skipped.reason}'))
+        for host in bundle.hosts:
+            for item in host.left_out:
+                console.print(Text(f'  {host.alias}: left out {item.what}: {item.reason}'))
