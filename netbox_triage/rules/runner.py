@@ -30,7 +30,7 @@ from ..choices import DiscoveryStatusChoices, IncidentStatusChoices, TimelineKin
 from ..events import DISCOVERY_RAISED, DISCOVERY_RESOLVED, enqueue_discovery_event
 from ..settings import get_setting
 from .base import Finding, HostView, registry, severity_rank
-from .exposed_services import ExposedServicesRule, judge_http_exposure
+from .exposed_services import ExposedServicesRule, HttpAnswer, judge_http_exposure
 
 __all__ = ('RulesSummary', 'host_views', 'record_findings', 'run_discovery')
 
@@ -155,23 +155,27 @@ def check_exposures(findings):
     for finding in candidates:
         override, primary, own = addresses.get(finding.subject, (None, None, set()))
         verdicts = []
+        tried = set()
         for sock in finding.evidence['sockets']:
-            address = override or (sock['address'] if sock['address'] not in ('0.0.0.0', '::', '*') else primary)
-            if not address or (not override and sock['address'] not in ('0.0.0.0', '::', '*') and
-                               sock['address'] not in own):
+            address = override or (sock['address'] if sock['address'] not in WILDCARDS else primary)
+            if not address or (not override and sock['address'] not in WILDCARDS and sock['address'] not in own):
+                continue  # only the host's own recorded addresses
+            if (address, sock['port']) in tried:
                 continue
+            tried.add((address, sock['port']))
             base = f'http://{address if ":" not in address else f"[{address}]"}:{sock["port"]}'
             checked += 1
             verdicts.append(judge_http_exposure(
                 finding.subject, finding.evidence['service'],
-                lambda path, base=base: http_get(base + path, scope=scope, timeout=timeout, max_bytes=256 * 1024),
+                lambda path, base=base: _http_answer(http_get(base + path, scope=scope, timeout=timeout,
+                                                              max_bytes=256 * 1024)),
                 address=sock['address'], port=sock['port'],
             ))
         exposed = [v.finding for v in verdicts if v.finding is not None]
         if exposed:
             replaced[id(finding)] = [max(exposed, key=lambda f: severity_rank(f.severity))]
-        elif verdicts and all(v.state == 'protected' for v in verdicts):
-            replaced[id(finding)] = []
+        elif any(v.state == 'protected' for v in verdicts):
+            replaced[id(finding)] = []  # it asks for credentials (its other ports are not its web interface)
         elif verdicts:
             evidence = dict(finding.evidence, active_check=sorted({v.state for v in verdicts}))
             text = finding.evidence_text + ' Active check: ' + '; '.join(
@@ -187,6 +191,11 @@ def check_exposures(findings):
 
 
 _HTTP_SERVICES = ('jenkins', 'elasticsearch', 'docker')
+WILDCARDS = ('0.0.0.0', '::', '*', '')
+
+
+def _http_answer(response):
+    return HttpAnswer(response.status, response.headers, response.body.decode('utf-8', 'replace'))
 
 
 def _check_addresses(keys):
