@@ -24,6 +24,7 @@ urlpatterns = [
          name='hostfacts_accept_hostkey'),
     path('probe/<str:model>/', views.ProbeView.as_view(), name='probe'),
     path('export/ssh-config/', views.SSHConfigExportView.as_view(), name='ssh_config_export'),
+    path('export/monit/', views.MonitExportView.as_view(), name='monit_export'),
     path('quick-add/', views.QuickAddView.as_view(), name='quick_add'),
     path('run-rules/', views.RunRulesView.as_view(), name='run_rules'),
 ]

@@ -24,6 +24,7 @@ from virtualization.models import VirtualMachine
 from . import filtersets, forms, tables
 from .choices import TimelineKindChoices
 from .exporters.hosts import host_querysets
+from .exporters.monit import render_monit_bundle
 from .exporters.ssh_config import render_ssh_config
 from .impact import MixedCurrenciesError
 from .jobs import enqueue_probe, enqueue_rules
@@ -626,4 +627,25 @@ class SSHConfigExportView(LoginRequiredMixin, View):
         response = HttpResponse(export.text, content_type='text/plain; charset=utf-8')
         response['Content-Disposition'] = 'attachment; filename="ssh_config"'
         response['X-Triage-Skipped-Hosts'] = str(len(export.skipped))
+        return response
+
+
+class MonitExportView(LoginRequiredMixin, View):
+    """GET: an installable Monit bundle (tar.gz) for the devices/VMs the user may view, filtered like the lists.
+
+    `prefix` is the install directory on the hosts (default: the `monit_prefix` setting); `?id=…&host_type=…`
+    gives one host's bundle (the facts panel's button). See docs/exports.md.
+    """
+
+    def get(self, request):
+        try:
+            devices, virtual_machines = host_querysets(request.GET, user=request.user, request=request)
+            bundle = render_monit_bundle(devices, virtual_machines, prefix=request.GET.get('prefix') or None,
+                                         user=request.user)
+        except ValueError as exc:
+            return HttpResponseBadRequest(f'{exc}\n', content_type='text/plain; charset=utf-8')
+        name = f'monit-{bundle.hosts[0].alias}' if len(bundle.hosts) == 1 else 'monit-bundle'
+        response = HttpResponse(bundle.tarball(), content_type='application/gzip')
+        response['Content-Disposition'] = f'attachment; filename="{name}.tar.gz"'
+        response['X-Triage-Skipped-Hosts'] = str(len(bundle.skipped))
         return response

@@ -112,6 +112,8 @@ ensure_tools() {
   command -v ssh-keygen >/dev/null 2>&1 || pkgs+=(openssh-client)
   # The probe script's tests run it under busybox sh too (the shell of minimal hosts).
   command -v busybox >/dev/null 2>&1 || { missing+=(busybox); pkgs+=(busybox); }
+  # The browser tests and screenshots drive Debian's Chromium through Playwright.
+  [ -x /usr/bin/chromium ] || { missing+=(chromium); pkgs+=(chromium); }
   [ ${#pkgs[@]} -eq 0 ] && return 0
   if is_root && has_apt; then
     apt_install "${pkgs[@]}"

@@ -17,5 +17,6 @@ router.register('dependencies', views.DependencyViewSet)
 urlpatterns = [
     path('probe/', views.ProbeView.as_view(), name='probe'),
     path('export/ssh-config/', views.SSHConfigExportView.as_view(), name='ssh_config_export'),
+    path('export/monit/', views.MonitExportView.as_view(), name='monit_export'),
     *router.urls,
 ]

@@ -5,7 +5,7 @@ from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.routers import APIRootView
 from rest_framework.views import APIView
@@ -19,6 +19,7 @@ from virtualization.models import VirtualMachine
 from .. import filtersets
 from ..connections import Scope
 from ..exporters.hosts import HostFilterError, host_querysets
+from ..exporters.monit import render_monit_bundle
 from ..exporters.ssh_config import render_ssh_config
 from ..jobs import enqueue_probe
 from ..models import *
@@ -174,3 +175,51 @@ class SSHConfigExportView(APIView):
         if request.accepted_renderer.format == 'json':
             return Response(export.as_dict(), headers=headers)
         return Response(export.text, headers=headers)
+
+
+class TarGzRenderer(BaseRenderer):
+    """application/gzip: the bundle's bytes; an error (a dict) as JSON bytes."""
+
+    media_type = 'application/gzip'
+    format = 'tar.gz'
+    charset = None
+    render_style = 'binary'
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else json.dumps(data).encode()
+
+
+class MonitExportView(APIView):
+    """GET: an installable Monit bundle (tar.gz) for the devices/VMs the user may view; `?format=json` lists the
+    hosts, their remote checks and what was left out instead.
+
+    Filters are the device and VM list filters plus `host_type` and `prefix` (install directory on the hosts).
+    """
+
+    queryset = Device.objects.all()
+    permission_classes = [ViewHostsPermission]
+    renderer_classes = [TarGzRenderer, JSONRenderer]
+
+    def get_view_name(self):
+        return 'Monit bundle export'
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter('host_type', str, enum=['device', 'virtualmachine'], many=True,
+                             description='only devices or only virtual machines'),
+            OpenApiParameter('prefix', str, description='install directory on the hosts (default /etc/monit)'),
+        ],
+        responses={(200, 'application/gzip'): OpenApiTypes.BINARY, (200, 'application/json'): OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        try:
+            devices, virtual_machines = host_querysets(request.query_params, user=request.user, request=request)
+            bundle = render_monit_bundle(devices, virtual_machines, prefix=request.query_params.get('prefix') or None,
+                                         user=request.user)
+        except ValueError as exc:
+            return Response({'detail': str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        headers = {'X-Triage-Skipped-Hosts': str(len(bundle.skipped))}
+        if request.accepted_renderer.format == 'json':
+            return Response(bundle.as_dict(), headers=headers)
+        headers['Content-Disposition'] = 'attachment; filename="monit-bundle.tar.gz"'
+        return Response(bundle.tarball(), headers=headers)

@@ -21,7 +21,8 @@ HOST_TYPES = {
 }
 # Query parameters that shape a list page or an export but filter nothing.
 NON_FILTER_PARAMS = frozenset({
-    'host_type', 'prefer', 'format', 'export', 'sort', 'ordering', 'per_page', 'page', 'limit', 'offset',
+    'host_type', 'prefer', 'prefix', 'assume_version', 'format', 'export', 'sort', 'ordering', 'per_page', 'page',
+    'limit', 'offset',
     'brief', 'fields', 'omit', 'return_url', 'embedded', 'tableconfig_id', 'include_columns', 'exclude_columns',
 })
 # Saved filters (NetBox's `filter`/`filter_id`) are expanded by the filterset itself.
