@@ -43,6 +43,7 @@ from virtualization.models import Cluster, VirtualMachine
 from ..choices import DependencyKindChoices, DependencyStatusChoices, DiscoveryStatusChoices, SeverityChoices
 from ..models import Dependency, Discovery, HostFacts, Incident
 from ..settings import get_setting
+from .hosts import host_querysets
 
 __all__ = (
     'GROUP_BY',
@@ -58,6 +59,7 @@ __all__ = (
     'incident_hosts',
     'render_source',
     'render_topology',
+    'topology_for_hosts',
     'topology_for_object',
     'write_topology_files',
 )
@@ -512,6 +514,12 @@ def incident_hosts(incident):
     device_q |= Q(pk__in=services.filter(parent_object_type=types[DEVICE]).values('parent_object_id'))
     vm_q |= Q(pk__in=services.filter(parent_object_type=types[VM]).values('parent_object_id'))
     return Device.objects.filter(device_q), VirtualMachine.objects.filter(vm_q)
+
+
+def topology_for_hosts(params, *, user=None, request=None, group_by='cluster', title='Topology', neighbours=True):
+    """The topology of the devices and VMs that list-view style `params` select (the exports' shared filters)."""
+    devices, vms = host_querysets(params, user=user, request=request)
+    return build_topology(devices, vms, group_by=group_by, title=title, neighbours=neighbours)
 
 
 def topology_for_object(obj, *, group_by='cluster', user=None, neighbours=True):
