@@ -18,6 +18,9 @@ setup:
 demo: setup
 	@$(NETBOX) triage_demo
 	@bash scripts/services.sh start $(HOST) $(PORT)
+	@echo '==> probing the 12 seed hosts; the discovery rules follow'
+	@$(NETBOX) triage_probe --all --user $${TRIAGE_ADMIN_USER:-admin} || true
+	@echo "discoveries: http://$(HOST):$(PORT)/plugins/triage/discoveries/"
 
 stop:
 	@bash scripts/services.sh stop

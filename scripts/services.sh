@@ -48,7 +48,7 @@ case "${1:-}" in
 
 netbox-triage demo is up:  http://$host:$port/plugins/triage/incidents/
   log in as ${TRIAGE_ADMIN_USER:-admin} / ${TRIAGE_ADMIN_PASSWORD:-admin}
-  probe the 12 seed hosts: ./manage.py triage_probe --all   (or "Probe selected" on the device and VM lists)
+  probe again: ./manage.py triage_probe --all   (or "Probe selected" on the device and VM lists)
   logs in $LOG; stop everything with 'make stop'
 TXT
     ;;

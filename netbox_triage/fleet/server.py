@@ -593,6 +593,11 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server.start()
+    web = []
+    if args.seed:
+        from netbox_triage.fleet.web import start_seed_web
+
+        web = start_seed_web(hosts)
     try:
         if args.known_hosts_out:
             Path(args.known_hosts_out).write_text('\n'.join(server.known_hosts_lines()) + '\n')
@@ -611,6 +616,8 @@ def main(argv=None) -> int:
         while not stop.wait(1.0):
             pass
     finally:
+        for service in web:
+            service.shutdown()
         server.stop()
         if args.pidfile:
             try:
