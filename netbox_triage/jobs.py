@@ -11,12 +11,14 @@ from dcim.models import Device
 from netbox.jobs import JobRunner
 from virtualization.models import VirtualMachine
 
+from .probing.dependencies import record_dependencies
 from .probing.runner import change_logging, hosts_from_keys, probe_hosts
 from .probing.targets import host_key
 from .rules.runner import run_discovery
 from .settings import get_setting
 
-__all__ = ('ProbeJob', 'RulesJob', 'enqueue_probe', 'enqueue_rules')
+__all__ = ('ProbeJob', 'RulesJob', 'TopologyJob', 'enqueue_probe', 'enqueue_rules', 'enqueue_topology',
+           'latest_topology')
 
 # A fleet rules job waits for the probe jobs of its batch: it looks again every WAIT_STEP, up to WAIT_LIMIT.
 WAIT_STEP = timedelta(seconds=10)
@@ -59,11 +61,16 @@ class ProbeJob(JobRunner):
         self.logger.info(f'done: {summary.done}/{summary.total} ({counts}); {summary.changed} changed')
         self.job.data = {'progress': summary.as_dict()}
         self.job.save(update_fields=['data'])
-        # The per-host rules judge what was just probed; fleet rules run once per batch (RulesJob).
+        # Established connections become discovered dependencies; the per-host rules judge what was just
+        # probed (fleet rules run once per batch, in a RulesJob).
         devices, vms = _querysets(hosts)
         with change_logging(self.job.user):
+            dependencies = record_dependencies(hosts)
+            self.logger.info(f'dependencies: {dependencies.created} new, {dependencies.refreshed} seen again, '
+                             f'{dependencies.unknown} connection(s) to hosts NetBox does not know')
             rules = run_discovery(devices, vms, fleet=False, log=self.logger.info)
-        self.job.data = {'progress': summary.as_dict(), 'rules': rules.as_dict()}
+        self.job.data = {'progress': summary.as_dict(), 'dependencies': dependencies.as_dict(),
+                         'rules': rules.as_dict()}
         self.job.save(update_fields=['data'])
 
 
@@ -116,3 +123,68 @@ def enqueue_rules(hosts=None, user=None, only=None, fleet=True):
     """Enqueue a rules job for some devices/VMs (None: every host)."""
     keys = None if hosts is None else [host_key(host) for host in hosts]
     return RulesJob.enqueue(name='Triage rules', user=user, hosts=keys, only=only, fleet=fleet)
+
+
+# What a topology can be drawn for: the object pages that show one.
+TOPOLOGY_MODELS = {'dcim.site', 'virtualization.cluster', 'netbox_triage.incident'}
+TOPOLOGY_JOB = 'Triage topology'
+
+
+def topology_key(obj):
+    return f'{obj._meta.label_lower}:{obj.pk}'
+
+
+class TopologyJob(JobRunner):
+    """Render the topology of a site, cluster or incident: each part in a throw-away directory with a hard
+    timeout (exporters.topology.render_source). The pictures and the generated source are kept in the
+    job's data, where the topology views read the latest one."""
+
+    class Meta:
+        name = TOPOLOGY_JOB
+
+    def run(self, object_key, group_by='cluster', *args, **kwargs):
+        import base64
+
+        from django.apps import apps
+
+        from .exporters.topology import render_topology, topology_for_object
+
+        label, _sep, pk = object_key.partition(':')
+        if label not in TOPOLOGY_MODELS:
+            raise ValueError(f'no topology for {object_key!r}')
+        obj = apps.get_model(label).objects.get(pk=int(pk))
+        topology = topology_for_object(obj, group_by=group_by, user=self.job.user)
+        parts = []
+        for index, graph in enumerate(topology.parts, start=1):
+            self.logger.info(f'rendering part {index}/{len(topology.parts)}: {len(graph.nodes)} node(s)')
+            render = render_topology(graph)
+            if render.message:
+                self.logger.warning(render.message)
+            parts.append({
+                'title': graph.title, 'nodes': len(graph.nodes), 'edges': len(graph.edges),
+                'svg': render.svg, 'png': base64.b64encode(render.png).decode() if render.png else None,
+                'source': render.source, 'message': render.message, 'seconds': round(render.seconds, 2),
+            })
+        for message in topology.messages:
+            self.logger.info(message)
+        self.job.data = {'object': object_key, 'group_by': group_by, 'parts': parts, 'messages': topology.messages}
+        self.job.save(update_fields=['data'])
+
+
+def _topology_job_name(obj):
+    return f'{TOPOLOGY_JOB}: {str(obj)[:120]} ({topology_key(obj)})'
+
+
+def enqueue_topology(obj, user=None, group_by='cluster'):
+    return TopologyJob.enqueue(name=_topology_job_name(obj), user=user, object_key=topology_key(obj),
+                               group_by=group_by)
+
+
+def latest_topology(obj, group_by=None):
+    """The newest topology job of ``obj`` (any state), or None: the views show its pictures or its progress."""
+    jobs = Job.objects.filter(name__startswith=TOPOLOGY_JOB, data__object=topology_key(obj))
+    if group_by:
+        jobs = jobs.filter(data__group_by=group_by)
+    pending = Job.objects.filter(name=_topology_job_name(obj)).exclude(
+        status__in=JobStatusChoices.TERMINAL_STATE_CHOICES).order_by('-created').first()
+    return pending, jobs.filter(status=JobStatusChoices.STATUS_COMPLETED).order_by('-completed').first()

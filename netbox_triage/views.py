@@ -27,7 +27,7 @@ from .exporters.hosts import host_querysets
 from .exporters.monit import render_monit_bundle
 from .exporters.ssh_config import render_ssh_config
 from .impact import MixedCurrenciesError
-from .jobs import enqueue_probe, enqueue_rules
+from .jobs import TOPOLOGY_MODELS, enqueue_probe, enqueue_rules, enqueue_topology, latest_topology
 from .models import *
 from .models.discoveries import SEVERITY_ORDER
 from .quick_add import quick_add_hosts
@@ -649,3 +649,68 @@ class MonitExportView(LoginRequiredMixin, View):
         response['Content-Disposition'] = f'attachment; filename="{name}.tar.gz"'
         response['X-Triage-Skipped-Hosts'] = str(len(bundle.skipped))
         return response
+
+
+def topology_object(request, object_type):
+    """The site, cluster or incident named in a topology URL, if the user may view it (else 404)."""
+    from django.apps import apps
+
+    if object_type not in TOPOLOGY_MODELS:
+        raise Http404
+    return apps.get_model(object_type).objects.restrict(request.user, 'view')
+
+
+class TopologyView(LoginRequiredMixin, View):
+    """The rendered topology of a site, cluster or incident: the latest render, its downloads, and a form to
+    render it again (in a background job: rendering has a hard timeout and never runs in a web request)."""
+
+    template_name = 'netbox_triage/topology.html'
+    downloads = {'png': ('image/png', 'png'), 'svg': ('image/svg+xml', 'svg'), 'py': ('text/x-python', 'py')}
+
+    def get(self, request, object_type, pk):
+        import base64
+
+        obj = get_object_or_404(topology_object(request, object_type), pk=pk)
+        pending, job = latest_topology(obj)
+        parts = (job.data or {}).get('parts', []) if job else []
+        download = request.GET.get('download')
+        if download:
+            if download not in self.downloads or not parts:
+                raise Http404
+            index = request.GET.get('part', '1')
+            if not index.isdigit() or not 0 < int(index) <= len(parts):
+                raise Http404
+            part = parts[int(index) - 1]
+            content_type, extension = self.downloads[download]
+            body = {'png': lambda: base64.b64decode(part['png']) if part['png'] else None,
+                    'svg': lambda: part['svg'], 'py': lambda: part['source']}[download]()
+            if body is None:
+                raise Http404
+            response = HttpResponse(body, content_type=content_type)
+            response['Content-Disposition'] = f'attachment; filename="topology-{obj._meta.model_name}-{obj.pk}' \
+                                              f'{"-" + index if len(parts) > 1 else ""}.{extension}"'
+            response['Content-Security-Policy'] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+            return response
+        images = [
+            {**part, 'index': index,
+             'svg_uri': 'data:image/svg+xml;base64,' + base64.b64encode(part['svg'].encode()).decode()
+             if part.get('svg') else None}
+            for index, part in enumerate(parts, start=1)
+        ]
+        return render(request, self.template_name, {
+            'object': obj, 'job': job, 'pending': pending, 'parts': images,
+            'messages_': (job.data or {}).get('messages', []) if job else [],
+            'group_by': (job.data or {}).get('group_by', 'cluster') if job else 'cluster',
+            'object_type': object_type,
+        })
+
+    def post(self, request, object_type, pk):
+        from .exporters.topology import GROUP_BY
+
+        obj = get_object_or_404(topology_object(request, object_type), pk=pk)
+        group_by = request.POST.get('group_by', 'cluster')
+        if group_by not in GROUP_BY:
+            return HttpResponseBadRequest(f'group_by must be one of {", ".join(GROUP_BY)}\n')
+        enqueue_topology(obj, user=request.user, group_by=group_by)
+        messages.success(request, _('Rendering the topology in the background; this page shows it when done.'))
+        return redirect(request.path)

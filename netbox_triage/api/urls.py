@@ -18,5 +18,6 @@ urlpatterns = [
     path('probe/', views.ProbeView.as_view(), name='probe'),
     path('export/ssh-config/', views.SSHConfigExportView.as_view(), name='ssh_config_export'),
     path('export/monit/', views.MonitExportView.as_view(), name='monit_export'),
+    path('topology/', views.TopologyView.as_view(), name='topology'),
     *router.urls,
 ]

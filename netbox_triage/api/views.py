@@ -223,3 +223,107 @@ class MonitExportView(APIView):
             return Response(bundle.as_dict(), headers=headers)
         headers['Content-Disposition'] = 'attachment; filename="monit-bundle.tar.gz"'
         return Response(bundle.tarball(), headers=headers)
+
+
+class TopologyRenderer(BaseRenderer):
+    """image/png, image/svg+xml or text/x-python: one part of the latest render (bytes from the view)."""
+
+    media_type = '*/*'
+    format = 'file'
+    charset = None
+    render_style = 'binary'
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else json.dumps(data).encode()
+
+
+class TopologyView(APIView):
+    """The topology of a site, cluster or incident (`object_type=dcim.site|virtualization.cluster|
+    netbox_triage.incident`, `object_id`).
+
+    GET: the latest render's summary (JSON), or one part's file with `download=png|svg|py` (`part`, from 1).
+    POST: render it again in a background job (`group_by=cluster|role|tag`); 202 with the job.
+    """
+
+    queryset = Device.objects.all()
+    permission_classes = [ViewHostsPermission]
+    renderer_classes = [JSONRenderer, TopologyRenderer]
+
+    def get_view_name(self):
+        return 'Topology'
+
+    def _object(self, request, data):
+        from django.apps import apps
+
+        from ..jobs import TOPOLOGY_MODELS
+
+        object_type, object_id = data.get('object_type', ''), str(data.get('object_id', ''))
+        if object_type not in TOPOLOGY_MODELS or not object_id.isdigit():
+            return None, Response({'detail': f'object_type must be one of {", ".join(sorted(TOPOLOGY_MODELS))} '
+                                             f'and object_id a number'}, status=status.HTTP_400_BAD_REQUEST)
+        obj = apps.get_model(object_type).objects.restrict(request.user, 'view').filter(pk=int(object_id)).first()
+        if obj is None:
+            return None, Response({'detail': 'no such object'}, status=status.HTTP_404_NOT_FOUND)
+        return obj, None
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter('object_type', str,
+                             enum=['dcim.site', 'virtualization.cluster', 'netbox_triage.incident']),
+            OpenApiParameter('object_id', int),
+            OpenApiParameter('download', str, enum=['png', 'svg', 'py']),
+            OpenApiParameter('part', int),
+        ],
+        responses={(200, 'application/json'): OpenApiTypes.OBJECT, (200, '*/*'): OpenApiTypes.BINARY},
+    )
+    def get(self, request):
+        import base64
+
+        from ..jobs import latest_topology
+
+        obj, error = self._object(request, request.query_params)
+        if error:
+            return error
+        pending, job = latest_topology(obj)
+        parts = (job.data or {}).get('parts', []) if job else []
+        download = request.query_params.get('download')
+        if download:
+            part = request.query_params.get('part', '1')
+            if download not in ('png', 'svg', 'py') or not part.isdigit() or not 0 < int(part) <= len(parts):
+                return Response({'detail': 'nothing to download: render first, or check download/part'},
+                                status=status.HTTP_404_NOT_FOUND)
+            item = parts[int(part) - 1]
+            body = {'png': lambda: base64.b64decode(item['png']) if item['png'] else None,
+                    'svg': lambda: item['svg'].encode() if item['svg'] else None,
+                    'py': lambda: item['source'].encode()}[download]()
+            if body is None:
+                return Response({'detail': item.get('message') or 'no picture'}, status=status.HTTP_404_NOT_FOUND)
+            content_type = {'png': 'image/png', 'svg': 'image/svg+xml', 'py': 'text/x-python'}[download]
+            request.accepted_renderer = TopologyRenderer()
+            return Response(body, content_type=content_type)
+        return Response({
+            'object_type': obj._meta.label_lower, 'object_id': obj.pk,
+            'pending_job': pending.pk if pending else None,
+            'job': job.pk if job else None,
+            'rendered': job.completed if job else None,
+            'group_by': (job.data or {}).get('group_by') if job else None,
+            'messages': (job.data or {}).get('messages', []) if job else [],
+            'parts': [{'part': index, 'title': p['title'], 'nodes': p['nodes'], 'edges': p['edges'],
+                       'ok': bool(p.get('svg')), 'message': p.get('message', ''), 'seconds': p.get('seconds')}
+                      for index, p in enumerate(parts, start=1)],
+        })
+
+    def post(self, request):
+        from ..exporters.topology import GROUP_BY
+        from ..jobs import enqueue_topology
+
+        obj, error = self._object(request, request.data)
+        if error:
+            return error
+        group_by = request.data.get('group_by', 'cluster')
+        if group_by not in GROUP_BY:
+            return Response({'detail': f'group_by must be one of {", ".join(GROUP_BY)}'},
+                            status=status.HTTP_400_BAD_REQUEST)
+        job = enqueue_topology(obj, user=request.user, group_by=group_by)
+        return Response({'job': job.pk, 'job_id': str(job.job_id), 'status': job.status},
+                        status=status.HTTP_202_ACCEPTED)

@@ -48,7 +48,7 @@ def export_filters(options):
 
 class Command(BaseCommand):
     help = ('Export devices and virtual machines to other tools (ssh-config: an ~/.ssh/config; monit: a tar.gz '
-            'of Monit bundles).')
+            'of Monit bundles; topology: diagrams as PNG, SVG and Python source).')
 
     def add_arguments(self, parser):
         exports = parser.add_subparsers(dest='export', required=True, metavar='EXPORT')
@@ -60,11 +60,21 @@ class Command(BaseCommand):
         add_export_filters(monit)
         monit.add_argument('--prefix', help='where the bundles will be installed on the hosts (default: the '
                                             'monit_prefix setting, /etc/monit)')
+        topology = exports.add_parser('topology', help='diagrams: topology[-N].png, .svg and the editable .py source')
+        add_export_filters(topology)
+        topology.add_argument('--incident', type=int, metavar='ID', help='the hosts of this incident (instead of '
+                                                                        'the filters)')
+        topology.add_argument('--group-by', default='cluster', choices=('cluster', 'role', 'tag'))
+        topology.add_argument('--output-dir', default='.', help='where to write the files (default: here)')
+        topology.add_argument('--format', action='append', choices=('png', 'svg', 'py'),
+                              help='only these formats (repeatable; default all three)')
 
     def handle(self, *args, **options):
         export = options['export']
         if export == 'monit':
             return self.handle_monit(options)
+        if export == 'topology':
+            return self.handle_topology(options)
         if export != 'ssh-config':
             raise CommandError(f'unknown export {export!r}')
         try:
@@ -116,3 +126,35 @@ class Command(BaseCommand):
         for host in bundle.hosts:
             for item in host.left_out:
                 console.print(Text(f'  {host.alias}: left out {item.what}: {item.reason}'))
+
+    def handle_topology(self, options):
+        """Render synchronously (the renderer keeps its own hard timeout); files to --output-dir, notes to stderr."""
+        from netbox_triage.exporters.topology import (
+            TopologyError,
+            build_topology,
+            incident_hosts,
+            topology_for_hosts,
+            write_topology_files,
+        )
+        from netbox_triage.models import Incident
+
+        try:
+            if options['incident']:
+                incident = Incident.objects.filter(pk=options['incident']).first()
+                if incident is None:
+                    raise CommandError(f"no incident #{options['incident']}")
+                devices, vms = incident_hosts(incident)
+                topology = build_topology(devices, vms, group_by=options['group_by'], title=str(incident))
+            else:
+                topology = topology_for_hosts(export_filters(options), group_by=options['group_by'])
+            paths, messages = write_topology_files(topology, options['output_dir'],
+                                                   formats=tuple(options['format'] or ('png', 'svg', 'py')))
+        except (TopologyError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        console = Console(file=self.stderr, highlight=False)
+        for path in paths:
+            self.stdout.write(str(path))
+        for message in messages:
+            console.print(Text(message))
+        if not any(path.suffix in ('.png', '.svg') for path in paths) and set(options['format'] or ('png',)) - {'py'}:
+            raise CommandError('no picture was rendered (see the messages above)')

@@ -9,6 +9,7 @@ from users.models import User
 from virtualization.models import VirtualMachine
 
 from netbox_triage.jobs import enqueue_probe
+from netbox_triage.probing.dependencies import record_dependencies
 from netbox_triage.probing.runner import change_logging, probe_hosts
 from netbox_triage.rules.runner import run_discovery
 
@@ -79,6 +80,10 @@ class Command(BaseCommand):
                 summary = probe_hosts(hosts, on_progress=lambda s: progress.update(task, completed=s.done))
 
         console.print(f'scope: {summary.scope}')
+        with change_logging(user):
+            dependencies = record_dependencies(hosts)
+        console.print(f'dependencies: {dependencies.created} new, {dependencies.refreshed} seen again, '
+                      f'{dependencies.unknown} connection(s) to hosts NetBox does not know')
         if not options['no_rules']:
             devices = Device.objects.filter(pk__in=[h.pk for h in hosts if isinstance(h, Device)])
             vms = VirtualMachine.objects.filter(pk__in=[h.pk for h in hosts if isinstance(h, VirtualMachine)])
