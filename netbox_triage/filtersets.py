@@ -201,8 +201,6 @@ def _objects_of(value):
 class DiscoveryFilterSet(PrimaryModelFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=DiscoveryStatusChoices, distinct=False)
     severity = django_filters.MultipleChoiceFilter(choices=SeverityChoices, distinct=False)
-    rule = django_filters.MultipleChoiceFilter(choices=lambda: [(name, name) for name in _rule_names()],
-                                               distinct=False)
     is_active = django_filters.BooleanFilter(method='filter_is_active', label=_('Open or acknowledged'))
     object_type = MultiValueContentTypeFilter()
     object_type_id = django_filters.ModelMultipleChoiceFilter(
@@ -227,7 +225,10 @@ class DiscoveryFilterSet(PrimaryModelFilterSet):
 
     class Meta:
         model = Discovery
-        fields = ('id', 'object_id', 'title', 'first_seen', 'last_seen', 'resolved_at', 'fingerprint', 'description')
+        # `rule` is free text, not a choice of the registered rules: discoveries recorded by hand have rule "manual",
+        # and those of a rule since removed keep its name.
+        fields = ('id', 'rule', 'object_id', 'subject_key', 'title', 'first_seen', 'last_seen', 'resolved_at',
+                  'fingerprint', 'description')
 
     def search(self, queryset, name, value):
         if not value.strip():
@@ -258,12 +259,6 @@ class DiscoveryFilterSet(PrimaryModelFilterSet):
             return queryset
         app_label, model, pks = _objects_of(value)
         return queryset.filter(object_type__app_label=app_label, object_type__model=model, object_id__in=pks)
-
-
-def _rule_names():
-    from .rules import registry
-
-    return registry.names()
 
 
 @register_filterset

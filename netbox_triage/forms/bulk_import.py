@@ -76,7 +76,10 @@ class TimelineEntryImportForm(PrimaryModelImportForm):
 class DiscoveryImportForm(PrimaryModelImportForm):
     severity = CSVChoiceField(label=_('Severity'), choices=SeverityChoices, required=False)
     status = CSVChoiceField(label=_('Status'), choices=DiscoveryStatusChoices, required=False)
-    object_type = CSVContentTypeField(label=_('Object type'), queryset=ContentType.objects.all(), required=False)
+    object_type = CSVContentTypeField(
+        label=_('Object type'), queryset=ContentType.objects.filter(AFFECTED_OBJECT_MODELS), required=False,
+        help_text=_('dcim.device, virtualization.virtualmachine, virtualization.cluster or ipam.service'),
+    )
     incident = CSVModelChoiceField(label=_('Incident'), queryset=Incident.objects.all(), to_field_name='pk',
                                    required=False)
 
@@ -87,8 +90,14 @@ class DiscoveryImportForm(PrimaryModelImportForm):
 
 
 class DependencyImportForm(PrimaryModelImportForm):
-    source_type = CSVContentTypeField(label=_('Source type'), queryset=ContentType.objects.all())
-    target_type = CSVContentTypeField(label=_('Target type'), queryset=ContentType.objects.all())
+    source_type = CSVContentTypeField(
+        label=_('Source type'), queryset=ContentType.objects.filter(AFFECTED_OBJECT_MODELS),
+        help_text=_('dcim.device, virtualization.virtualmachine, virtualization.cluster or ipam.service'),
+    )
+    target_type = CSVContentTypeField(
+        label=_('Target type'), queryset=ContentType.objects.filter(AFFECTED_OBJECT_MODELS),
+        help_text=_('dcim.device, virtualization.virtualmachine, virtualization.cluster or ipam.service'),
+    )
     kind = CSVChoiceField(label=_('Kind'), choices=DependencyKindChoices, required=False)
     status = CSVChoiceField(label=_('Status'), choices=DependencyStatusChoices, required=False)
 

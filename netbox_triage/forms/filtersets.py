@@ -5,7 +5,7 @@ from dcim.models import Device
 from netbox.forms import NetBoxModelFilterSetForm, PrimaryModelFilterSetForm
 from tenancy.forms import TenancyFilterForm
 from utilities.forms import BOOLEAN_WITH_BLANK_CHOICES
-from utilities.forms.fields import DynamicModelMultipleChoiceField, TagFilterField
+from utilities.forms.fields import DynamicModelChoiceField, DynamicModelMultipleChoiceField, TagFilterField
 from utilities.forms.rendering import FieldSet
 from virtualization.models import Cluster, VirtualMachine
 
@@ -93,7 +93,7 @@ class DiscoveryFilterForm(PrimaryModelFilterSetForm):
     model = Discovery
     fieldsets = (
         FieldSet('q', 'filter_id', 'tag'),
-        FieldSet('status', 'is_active', 'severity', 'rule', 'incident_id', name=_('Discovery')),
+        FieldSet('status', 'is_active', 'severity', 'rule', 'incident_id', 'concerns_incident_id', name=_('Discovery')),
         FieldSet('device_id', 'virtual_machine_id', 'cluster_id', name=_('About')),
     )
     status = forms.MultipleChoiceField(label=_('Status'), choices=DiscoveryStatusChoices, required=False)
@@ -105,6 +105,11 @@ class DiscoveryFilterForm(PrimaryModelFilterSetForm):
                                      required=False)
     incident_id = DynamicModelMultipleChoiceField(queryset=Incident.objects.all(), required=False,
                                                   label=_('Incident'))
+    # The incident page links here with it: shown, so the list says why it holds what it holds.
+    concerns_incident_id = DynamicModelChoiceField(
+        queryset=Incident.objects.all(), required=False, label=_('Concerns incident'),
+        help_text=_('Linked to it, or about one of its affected objects'),
+    )
     device_id = DynamicModelMultipleChoiceField(queryset=Device.objects.all(), required=False, label=_('Device'))
     virtual_machine_id = DynamicModelMultipleChoiceField(
         queryset=VirtualMachine.objects.all(), required=False, label=_('Virtual machine'))
@@ -113,9 +118,10 @@ class DiscoveryFilterForm(PrimaryModelFilterSetForm):
 
 
 def _rule_names():
+    """The registered rules, and "manual" for the discoveries people record by hand."""
     from ..rules import registry
 
-    return registry.names()
+    return [*registry.names(), 'manual']
 
 
 class DependencyFilterForm(PrimaryModelFilterSetForm):

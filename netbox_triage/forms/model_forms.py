@@ -212,7 +212,10 @@ class DiscoveryForm(ObjectSelectorMixin, PrimaryModelForm):
     record one by hand (rule "manual")."""
 
     incident = DynamicModelChoiceField(queryset=Incident.objects.all(), required=False, label=_('Incident'))
-    evidence_text = CommentField(label=_('Evidence'), required=False)
+    # Plain text, shown as such (it quotes probe output): not CommentField, whose help promises Markdown.
+    evidence_text = forms.CharField(
+        label=_('Evidence'), required=False, widget=forms.Textarea(attrs={'rows': 6, 'class': 'font-monospace'})
+    )
 
     fieldsets = (
         FieldSet('title', 'rule', 'severity', 'status', 'incident', 'tags', name=_('Discovery')),

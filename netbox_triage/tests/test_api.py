@@ -380,3 +380,215 @@ class TimelineEntryTestCase(PluginURLMixin, APIViewTestCases.APIViewTestCase):
 
         response = self._post(object_type='dcim.device')
         self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
+
+
+def create_discovery(obj, title, **attrs):
+    if obj is not None:
+        attrs.update(object_type=ContentType.objects.get_for_model(obj), object_id=obj.pk)
+    attrs.setdefault('rule', 'manual')
+    return Discovery.objects.create(title=title, **attrs)
+
+
+class DiscoveryTestCase(PluginURLMixin, APIViewTestCases.APIViewTestCase):
+    model = Discovery
+    user_permissions = ('netbox_triage.view_incident',)
+    brief_fields = ['display', 'id', 'severity', 'status', 'title', 'url']
+    bulk_update_data = {
+        'status': DiscoveryStatusChoices.ACKNOWLEDGED,
+        'severity': SeverityChoices.HIGH,
+    }
+    bulk_update_invalid_data = {
+        'status': 'not-a-status',
+    }
+
+    @classmethod
+    def setUpTestData(cls):
+        incidents = create_incidents(1)
+        devices = [create_test_device(f'Device {i}') for i in range(1, 4)]
+        cls.discoveries = (
+            create_discovery(devices[0], 'Discovery 1', rule='eol', severity=SeverityChoices.CRITICAL,
+                             fingerprint='f' * 64, evidence={'os': 'CentOS 6'}, incident=incidents[0]),
+            create_discovery(devices[1], 'Discovery 2', rule='disk', severity=SeverityChoices.HIGH),
+            create_discovery(None, 'Discovery 3', status=DiscoveryStatusChoices.RESOLVED),
+        )
+        cls.create_data = [
+            {'title': 'Created 1', 'rule': 'manual', 'object_type': 'dcim.device', 'object_id': devices[2].pk},
+            {'title': 'Created 2', 'rule': 'manual', 'object_type': 'dcim.device', 'object_id': devices[2].pk,
+             'severity': SeverityChoices.CRITICAL, 'evidence_text': 'telnet on port 23', 'incident': incidents[0].pk},
+            {'title': 'Created 3', 'rule': 'manual', 'status': DiscoveryStatusChoices.ACKNOWLEDGED,
+             'evidence': {'ports': [23]}},
+        ]
+        cls.incidents, cls.devices = incidents, devices
+
+    def _post(self, **data):
+        self.add_permissions('netbox_triage.add_discovery')
+        payload = {'title': 'By hand', 'rule': 'manual', 'object_type': 'dcim.device', 'object_id': self.devices[2].pk}
+        payload.update(data)
+        return self.client.post(self._get_list_url(), payload, format='json', **self.header)
+
+    def test_manual_discoveries_get_unique_fingerprints(self):
+        first, second = self._post(), self._post()
+        self.assertHttpStatus(first, status.HTTP_201_CREATED)
+        self.assertHttpStatus(second, status.HTTP_201_CREATED)
+        for response in (first, second):
+            self.assertTrue(response.data['fingerprint'].startswith('manual-'))
+            self.assertEqual(response.data['subject_key'], f'dcim.device:{self.devices[2].pk}')
+            self.assertEqual(response.data['object']['id'], self.devices[2].pk)
+        self.assertNotEqual(first.data['fingerprint'], second.data['fingerprint'])
+
+    def test_bulk_created_manual_discoveries_do_not_collide(self):
+        self.add_permissions('netbox_triage.add_discovery')
+        item = {'title': 'Same', 'rule': 'manual', 'object_type': 'dcim.device', 'object_id': self.devices[2].pk}
+        response = self.client.post(self._get_list_url(), [item, item], format='json', **self.header)
+        self.assertHttpStatus(response, status.HTTP_201_CREATED)
+        self.assertEqual(len({row['fingerprint'] for row in response.data}), 2)
+
+    def test_identity_and_times_are_read_only(self):
+        response = self._post(subject_key='dcim.device:999', fingerprint='chosen', first_seen='2000-01-01T00:00:00Z',
+                              last_seen='2000-01-01T00:00:00Z')
+        self.assertHttpStatus(response, status.HTTP_201_CREATED)
+        discovery = Discovery.objects.get(pk=response.data['id'])
+        self.assertEqual(discovery.subject_key, f'dcim.device:{self.devices[2].pk}')
+        self.assertTrue(discovery.fingerprint.startswith('manual-'))
+        self.assertGreater(discovery.first_seen.year, 2000)
+        self.assertGreater(discovery.last_seen.year, 2000)
+
+        self.add_permissions('netbox_triage.change_discovery')
+        rule_found = self.discoveries[0]
+        response = self.client.patch(self._get_detail_url(rule_found), {
+            'subject_key': 'x', 'fingerprint': 'y', 'first_seen': '2000-01-01T00:00:00Z', 'description': 'Patched',
+        }, format='json', **self.header)
+        self.assertHttpStatus(response, status.HTTP_200_OK)
+        self.assertEqual(response.data['description'], 'Patched')
+        self.assertEqual(response.data['fingerprint'], 'f' * 64)
+        self.assertEqual(response.data['subject_key'], f'dcim.device:{self.devices[0].pk}')
+
+        response = self.client.options(self._get_list_url(), **self.header)
+        post = response.data['actions']['POST']
+        for name in ('subject_key', 'fingerprint', 'first_seen', 'last_seen', 'resolved_at'):
+            self.assertTrue(post[name]['read_only'], name)
+
+    def test_false_positive(self):
+        self.add_permissions('netbox_triage.change_discovery')
+        discovery = self.discoveries[0]
+        response = self.client.patch(self._get_detail_url(discovery), {'status': 'false_positive'}, format='json',
+                                     **self.header)
+        self.assertHttpStatus(response, status.HTTP_200_OK)
+        self.assertEqual(response.data['status']['value'], DiscoveryStatusChoices.FALSE_POSITIVE)
+        discovery.refresh_from_db()
+        self.assertEqual(discovery.status, DiscoveryStatusChoices.FALSE_POSITIVE)
+        self.assertIsNone(discovery.resolved_at)
+        self.assertFalse(discovery.is_active)
+
+    def test_resolving_sets_resolved_at(self):
+        self.add_permissions('netbox_triage.change_discovery')
+        url = self._get_detail_url(self.discoveries[1])
+        response = self.client.patch(url, {'status': 'resolved'}, format='json', **self.header)
+        self.assertHttpStatus(response, status.HTTP_200_OK)
+        self.assertIsNotNone(response.data['resolved_at'])
+        response = self.client.patch(url, {'status': 'open'}, format='json', **self.header)
+        self.assertIsNone(response.data['resolved_at'])
+
+    def test_refuses_bad_objects(self):
+        site = self.devices[0].site
+        for data in ({'object_type': 'dcim.site', 'object_id': site.pk}, {'object_id': 999999},
+                     {'object_type': 'dcim.device', 'object_id': None}):
+            with self.subTest(data=data):
+                response = self._post(**data)
+                self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
+        self.assertFalse(Discovery.objects.filter(title='By hand').exists())
+
+    def test_fleet_wide(self):
+        response = self._post(object_type=None, object_id=None)
+        self.assertHttpStatus(response, status.HTTP_201_CREATED)
+        self.assertIsNone(response.data['object'])
+        self.assertEqual(response.data['subject_key'], '')
+
+    def test_filters(self):
+        self.add_permissions('netbox_triage.view_discovery')
+        url = self._get_list_url()
+        for query, expected in (
+            ('rule=manual', ['Discovery 3']),
+            ('rule=eol&rule=disk', ['Discovery 1', 'Discovery 2']),
+            ('is_active=true', ['Discovery 1', 'Discovery 2']),
+            (f'device_id={self.devices[1].pk}', ['Discovery 2']),
+            (f'concerns_incident_id={self.incidents[0].pk}', ['Discovery 1']),
+        ):
+            with self.subTest(query=query):
+                response = self.client.get(f'{url}?{query}', **self.header)
+                self.assertHttpStatus(response, status.HTTP_200_OK)
+                self.assertEqual(sorted(row['title'] for row in response.data['results']), expected)
+
+
+class DependencyTestCase(PluginURLMixin, APIViewTestCases.APIViewTestCase):
+    model = Dependency
+    brief_fields = ['display', 'id', 'kind', 'label', 'port', 'url']
+    bulk_update_data = {
+        'status': DependencyStatusChoices.HIDDEN,
+        'label': 'Bulk',
+    }
+    bulk_update_invalid_data = {
+        'port': 70000,
+    }
+
+    @classmethod
+    def setUpTestData(cls):
+        devices = [create_test_device(f'Device {i}') for i in range(1, 5)]
+        device_type = ContentType.objects.get_for_model(devices[0])
+
+        def edge(source, target, **attrs):
+            return Dependency(source_type=device_type, source_id=source.pk, target_type=device_type,
+                              target_id=target.pk, **attrs)
+
+        Dependency.objects.bulk_create((
+            edge(devices[0], devices[1], port=3306, label='MySQL'),
+            edge(devices[0], devices[2], port=6379, label='Redis'),
+            edge(devices[1], devices[2], kind=DependencyKindChoices.REPLICA, origin=DependencyOriginChoices.PROBE,
+                 status=DependencyStatusChoices.DISCOVERED),
+        ))
+        cls.create_data = [
+            {'source_type': 'dcim.device', 'source_id': devices[3].pk, 'target_type': 'dcim.device',
+             'target_id': devices[0].pk, 'port': 443, 'label': 'HTTPS'},
+            {'source_type': 'dcim.device', 'source_id': devices[3].pk, 'target_type': 'dcim.device',
+             'target_id': devices[1].pk, 'kind': DependencyKindChoices.STANDBY},
+            {'source_type': 'dcim.device', 'source_id': devices[2].pk, 'target_type': 'dcim.device',
+             'target_id': devices[3].pk, 'kind': DependencyKindChoices.OTHER, 'port': 22,
+             'status': DependencyStatusChoices.HIDDEN},
+        ]
+        cls.devices = devices
+
+    def _post(self, **data):
+        self.add_permissions('netbox_triage.add_dependency')
+        payload = {'source_type': 'dcim.device', 'source_id': self.devices[3].pk, 'target_type': 'dcim.device',
+                   'target_id': self.devices[0].pk, 'port': 8080}
+        payload.update(data)
+        return self.client.post(self._get_list_url(), payload, format='json', **self.header)
+
+    def test_ends_are_serialised(self):
+        response = self._post()
+        self.assertHttpStatus(response, status.HTTP_201_CREATED)
+        self.assertEqual(response.data['source']['id'], self.devices[3].pk)
+        self.assertEqual(response.data['target']['name'], 'Device 1')
+        self.assertEqual(response.data['origin']['value'], DependencyOriginChoices.MANUAL)
+
+    def test_origin_and_last_seen_are_read_only(self):
+        response = self._post(origin='probe', last_seen='2024-05-01T20:00:00Z')
+        self.assertHttpStatus(response, status.HTTP_201_CREATED)
+        dependency = Dependency.objects.get(pk=response.data['id'])
+        self.assertEqual(dependency.origin, DependencyOriginChoices.MANUAL)
+        self.assertIsNone(dependency.last_seen)
+
+    def test_refuses_bad_edges(self):
+        site = self.devices[0].site
+        for data in ({'target_id': self.devices[3].pk}, {'target_id': self.devices[1].pk, 'port': 3306,
+                                                         'source_id': self.devices[0].pk},
+                     {'target_type': 'dcim.site', 'target_id': site.pk}, {'target_id': 999999}, {'port': 0}):
+            with self.subTest(data=data):
+                response = self._post(**data)
+                self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
+        self.assertEqual(Dependency.objects.count(), 3)
+
+    def test_filter_either_end(self):
+        self.add_permissions('netbox_triage.view_dependency')
+        response = self.client.get(f'{self._get_list_url()}?device_id={self.devices[2].pk}', **self.header)
+        self.assertEqual(response.data['count'], 2)

@@ -4,11 +4,11 @@ from decimal import Decimal
 from django.contrib.contenttypes.models import ContentType
 from django.test import RequestFactory
 
-from utilities.testing import TableTestCases, TestCase, create_test_device
+from utilities.testing import TableTestCases, TestCase, create_test_device, create_test_virtualmachine
 
 from netbox_triage.models import *
 from netbox_triage.tables import *
-from netbox_triage.views import incidents_with_figures
+from netbox_triage.views import dependencies_with_ends, discoveries_with_objects, incidents_with_figures
 
 T0 = datetime(2024, 5, 1, 20, 0, tzinfo=UTC)
 
@@ -81,3 +81,60 @@ class TableRenderingTestCase(TestCase):
         html = self.render(TimelineEntryTable, TimelineEntry.objects.all())
         self.assertIn('<strong>unreachable</strong>', html)
         self.assertIn(self.device.get_absolute_url(), html)
+
+
+class DiscoveryTableTestCase(TableTestCases.StandardTableTestCase):
+    table = DiscoveryTable
+
+
+class DependencyTableTestCase(TableTestCases.StandardTableTestCase):
+    table = DependencyTable
+
+
+class DiscoveryTableRenderingTestCase(TestCase):
+    """Discoveries and dependencies link their generic objects, and never render their text as markup."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.incident = Incident.objects.create(title='Checkout down', started_at=T0)
+        cls.device = create_test_device('db-1')
+        cls.vm = create_test_virtualmachine('app-1')
+        cls.discovery = Discovery.objects.create(
+            title='<script>alert(1)</script>', rule='manual', severity='critical', incident=cls.incident,
+            object_type=ContentType.objects.get_for_model(cls.device), object_id=cls.device.pk,
+            evidence_text='<b>bold</b>', recommendation='<i>patch</i>',
+        )
+        Discovery.objects.create(title='Fleet-wide', rule='redundancy')
+        cls.dependency = Dependency.objects.create(
+            source_type=ContentType.objects.get_for_model(cls.vm), source_id=cls.vm.pk,
+            target_type=ContentType.objects.get_for_model(cls.device), target_id=cls.device.pk, port=3306,
+            label='<em>MySQL</em>',
+        )
+
+    def render(self, table_class, queryset):
+        request = RequestFactory().get('/')
+        request.user = self.user
+        table = table_class(queryset)
+        table._set_columns(table_class.Meta.fields)
+        return table.as_html(request)
+
+    def test_discovery_table(self):
+        html = self.render(DiscoveryTable, discoveries_with_objects())
+        self.assertIn(self.discovery.get_absolute_url(), html)
+        self.assertIn(self.device.get_absolute_url(), html)
+        self.assertIn(self.incident.get_absolute_url(), html)
+        self.assertIn('Fleet-wide', html)
+        self.assertNotIn('<script>', html)
+        self.assertNotIn('<b>bold</b>', html)
+        self.assertNotIn('<i>patch</i>', html)
+        self.assertIn('&lt;script&gt;alert(1)&lt;/script&gt;', html)
+        self.assertIn('&lt;b&gt;bold&lt;/b&gt;', html)
+        self.assertIn(self.discovery.fingerprint, html)
+
+    def test_dependency_table(self):
+        html = self.render(DependencyTable, dependencies_with_ends())
+        self.assertIn(self.dependency.get_absolute_url(), html)
+        self.assertIn(self.vm.get_absolute_url(), html)
+        self.assertIn(self.device.get_absolute_url(), html)
+        self.assertIn('&lt;em&gt;MySQL&lt;/em&gt;', html)
+        self.assertNotIn('<em>MySQL</em>', html)

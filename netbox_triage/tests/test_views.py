@@ -1,3 +1,4 @@
+import unittest
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from unittest import mock
@@ -7,9 +8,17 @@ from django.test import override_settings
 from django.urls import reverse
 
 from core.models import ObjectType
+from dcim.models import Device
 from tenancy.models import Tenant
 from users.models import ObjectPermission
-from utilities.testing import ViewTestCases, create_tags, create_test_device, create_test_virtualmachine, post_data
+from utilities.testing import (
+    TestCase,
+    ViewTestCases,
+    create_tags,
+    create_test_device,
+    create_test_virtualmachine,
+    post_data,
+)
 
 from netbox_triage.choices import *
 from netbox_triage.models import *
@@ -440,3 +449,530 @@ class TimelineEntryTestCase(PluginURLMixin, ViewTestCases.PrimaryObjectViewTestC
         })
         self.assertRedirects(response, f'{incident.get_absolute_url()}#timeline', fetch_redirect_response=False)
         self.assertTrue(TimelineEntry.objects.filter(incident=incident, text='Inline entry', author=self.user).exists())
+
+
+def create_discovery(obj, title, severity=SeverityChoices.MEDIUM, status=DiscoveryStatusChoices.OPEN, **attrs):
+    """One discovery about `obj` (None: fleet-wide), saved one by one so each gets its own fingerprint."""
+    if obj is not None:
+        attrs.update(object_type=ContentType.objects.get_for_model(obj), object_id=obj.pk)
+    return Discovery.objects.create(
+        title=title, rule=attrs.pop('rule', 'manual'), severity=severity, status=status, **attrs
+    )
+
+
+def create_dependency(source, target, **attrs):
+    return Dependency.objects.create(
+        source_type=ContentType.objects.get_for_model(source), source_id=source.pk,
+        target_type=ContentType.objects.get_for_model(target), target_id=target.pk, **attrs
+    )
+
+
+XSS = '<script>alert(1)</script>'
+XSS_ESCAPED = '&lt;script&gt;alert(1)&lt;/script&gt;'
+
+
+class DiscoveryTestCase(PluginURLMixin, ViewTestCases.PrimaryObjectViewTestCase):
+    model = Discovery
+
+    @classmethod
+    def setUpTestData(cls):
+        incidents = create_incidents(2)
+        devices = [create_test_device(f'Device {i}') for i in range(1, 4)]
+        vm = create_test_virtualmachine('VM 1')
+        discoveries = (
+            create_discovery(devices[0], 'Discovery 1', SeverityChoices.CRITICAL, rule='eol'),
+            create_discovery(devices[1], 'Discovery 2', SeverityChoices.HIGH, rule='disk'),
+            create_discovery(vm, 'Discovery 3', SeverityChoices.LOW, DiscoveryStatusChoices.RESOLVED),
+        )
+        tags = create_tags('Alpha', 'Bravo', 'Charlie')
+
+        cls.form_data = {
+            'title': 'MySQL listens on 0.0.0.0',
+            'rule': 'manual',
+            'severity': SeverityChoices.HIGH,
+            'status': DiscoveryStatusChoices.ACKNOWLEDGED,
+            'incident': incidents[0].pk,
+            'device': devices[2].pk,
+            'evidence_text': 'tcp LISTEN 0.0.0.0:3306',
+            'recommendation': 'Bind to the private address',
+            'description': 'Seen by hand',
+            'tags': [t.pk for t in tags],
+        }
+        cls.csv_data = (
+            'title,rule,severity,status,object_type,object_id,incident',
+            f'Imported 1,manual,critical,open,dcim.device,{devices[0].pk},{incidents[0].pk}',
+            f'Imported 2,manual,low,acknowledged,virtualization.virtualmachine,{vm.pk},',
+            'Imported 3,manual,info,open,,,',
+        )
+        cls.csv_update_data = (
+            'id,title,status',
+            f'{discoveries[0].pk},Title 7,acknowledged',
+            f'{discoveries[1].pk},Title 8,false_positive',
+            f'{discoveries[2].pk},Title 9,open',
+        )
+        cls.bulk_edit_data = {
+            'status': DiscoveryStatusChoices.ACKNOWLEDGED,
+            'severity': SeverityChoices.CRITICAL,
+            'incident': incidents[1].pk,
+        }
+        cls.incidents, cls.devices, cls.vm = incidents, devices, vm
+
+    @override_settings(EXEMPT_VIEW_PERMISSIONS=['*'])
+    def test_create_by_hand(self):
+        self.add_permissions('netbox_triage.add_discovery')
+        for _ in range(2):
+            response = self.client.post(self._get_url('add'), post_data(self.form_data))
+            self.assertHttpStatus(response, 302)
+        created = Discovery.objects.filter(title=self.form_data['title'])
+        self.assertEqual(created.count(), 2)
+        for discovery in created:
+            self.assertEqual(discovery.object, self.devices[2])
+            self.assertEqual(discovery.subject_key, f'dcim.device:{self.devices[2].pk}')
+            self.assertTrue(discovery.fingerprint.startswith('manual-'))
+        self.assertEqual(len({d.fingerprint for d in created}), 2)
+
+    @override_settings(EXEMPT_VIEW_PERMISSIONS=['*'])
+    def test_add_form_proposes_manual_rule(self):
+        self.add_permissions('netbox_triage.add_discovery')
+        response = self.client.get(self._get_url('add'))
+        self.assertHttpStatus(response, 200)
+        self.assertContains(response, 'name="rule" value="manual"')
+
+    @override_settings(EXEMPT_VIEW_PERMISSIONS=['*'])
+    def test_create_refuses_two_objects(self):
+        self.add_permissions('netbox_triage.add_discovery')
+        count = Discovery.objects.count()
+        response = self.client.post(self._get_url('add'), {
+            'title': 'Both', 'rule': 'manual', 'severity': 'low', 'status': 'open',
+            'device': self.devices[0].pk, 'virtual_machine': self.vm.pk,
+        })
+        self.assertHttpStatus(response, 200)
+        self.assertContains(response, 'Choose one object only.')
+        self.assertEqual(Discovery.objects.count(), count)
+
+    def _move_to_vm(self, discovery):
+        self.add_permissions('netbox_triage.change_discovery')
+        response = self.client.post(self._get_url('edit', discovery), {
+            'title': discovery.title, 'rule': discovery.rule, 'severity': 'low', 'status': 'open',
+            'virtual_machine': self.vm.pk,
+        })
+        self.assertHttpStatus(response, 302)
+        discovery.refresh_from_db()
+        return discovery
+
+    @override_settings(EXEMPT_VIEW_PERMISSIONS=['*'])
+    def test_edit_moves_the_object(self):
+        discovery = self._move_to_vm(create_discovery(self.devices[0], 'Noted by hand'))
+        self.assertEqual(discovery.object, self.vm)
+
+    @unittest.expectedFailure  # Discovery.save() sets subject_key only when empty: reported, models/ is not ours
+    @override_settings(EXEMPT_VIEW_PERMISSIONS=['*'])
+    def test_edit_moves_the_subject_key_of_a_manual_discovery(self):
+        discovery = self._move_to_vm(create_discovery(self.devices[0], 'Noted by hand'))
+        self.assertEqual(discovery.subject_key, f'virtualization.virtualmachine:{self.vm.pk}')
+
+    @override_settings(EXEMPT_VIEW_PERMISSIONS=['*'])
+    def test_import_refuses_unsupported_type(self):
+        self.add_permissions('netbox_triage.add_discovery')
+        count = Discovery.objects.count()
+        site = self.devices[0].site
+        response = self.client.post(self._get_url('bulk_import'), {
+            'data': f'title,rule,object_type,object_id\nAbout a site,manual,dcim.site,{site.pk}',
+            'format': 'csv',
+            'csv_delimiter': ',',
+        })
+        self.assertHttpStatus(response, 200)
+        self.assertEqual(Discovery.objects.count(), count)
+
+    def test_list_filters_by_manual_rule(self):
+        self.add_permissions('netbox_triage.view_discovery')
+        response = self.client.get(f'{self._get_url("list")}?rule=manual')
+        self.assertHttpStatus(response, 200)
+        self.assertContains(response, 'Discovery 3')
+        self.assertNotContains(response, 'Discovery 1')
+
+    def test_hostile_text_is_escaped(self):
+        incident = self.incidents[0]
+        IncidentObject.objects.create(
+            incident=incident, object_type=ContentType.objects.get_for_model(Device), object_id=self.devices[0].pk
+        )
+        discovery = create_discovery(self.devices[0], f'Title {XSS}', SeverityChoices.CRITICAL,
+                                     evidence_text=f'Evidence {XSS}', recommendation=f'Do {XSS}')
+        self.add_permissions('netbox_triage.view_discovery', 'netbox_triage.view_incident', 'dcim.view_device')
+
+        for url in (discovery.get_absolute_url(), self._get_url('list'), self.devices[0].get_absolute_url(),
+                    incident.get_absolute_url()):
+            with self.subTest(url=url):
+                response = self.client.get(url)
+                self.assertHttpStatus(response, 200)
+                self.assertNotContains(response, XSS)
+                self.assertContains(response, f'Title {XSS_ESCAPED}')
+        response = self.client.get(f'{self._get_url("list")}?export=table')
+        self.assertHttpStatus(response, 200)
+        response = self.client.get(discovery.get_absolute_url())
+        self.assertContains(response, f'Evidence {XSS_ESCAPED}')
+        self.assertContains(response, f'Do {XSS_ESCAPED}')
+
+    @override_settings(EXEMPT_VIEW_PERMISSIONS=['*'])
+    def test_evidence_is_plain_text_in_the_form(self):
+        self.add_permissions('netbox_triage.add_discovery')
+        response = self.client.get(self._get_url('add'))
+        self.assertHttpStatus(response, 200)
+        self.assertFalse(response.context['form'].fields['evidence_text'].help_text)
+
+    def test_global_search_finds_discoveries(self):
+        with mock.patch('netbox.search.deferred.any_workers_for_queue', return_value=False), \
+                self.captureOnCommitCallbacks(execute=True):
+            discovery = create_discovery(self.devices[0], 'Telnet is enabled', evidence_text='port 23 zebracorn')
+        self.add_permissions('netbox_triage.view_discovery')
+        response = self.client.get(reverse('search'), {'q': 'zebracorn'})
+        self.assertContains(response, discovery.get_absolute_url())
+
+
+class DiscoveriesPanelTestCase(TestCase):
+    """The Discoveries panels of device, VM, cluster and incident pages."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.vm = create_test_virtualmachine('vm-1')
+        cls.cluster = cls.vm.cluster
+        cls.host = create_test_device('host-1', cluster=cls.cluster)
+        cls.device = create_test_device('db-1')
+        cls.other = create_test_device('other-1')
+        for obj, prefix in ((cls.device, 'dev'), (cls.vm, 'vm'), (cls.host, 'host'), (cls.cluster, 'cluster'),
+                            (cls.other, 'other')):
+            create_discovery(obj, f'{prefix}-critical-open', SeverityChoices.CRITICAL)
+            create_discovery(obj, f'{prefix}-high-acknowledged', SeverityChoices.HIGH,
+                             DiscoveryStatusChoices.ACKNOWLEDGED)
+            create_discovery(obj, f'{prefix}-info-resolved', SeverityChoices.INFO, DiscoveryStatusChoices.RESOLVED)
+            create_discovery(obj, f'{prefix}-low-false-positive', SeverityChoices.LOW,
+                             DiscoveryStatusChoices.FALSE_POSITIVE)
+        create_discovery(None, 'fleet-medium-open')
+
+    def get(self, url):
+        response = self.client.get(url)
+        self.assertHttpStatus(response, 200)
+        return response
+
+    def assertShows(self, response, *titles):
+        for title in titles:
+            self.assertContains(response, f'>{title}</a>')
+
+    def assertHides(self, response, *titles):
+        for title in titles:
+            self.assertNotContains(response, f'>{title}</a>')
+
+    def test_device_page(self):
+        self.add_permissions('dcim.view_device', 'netbox_triage.view_discovery')
+        response = self.get(self.device.get_absolute_url())
+        self.assertShows(response, 'dev-critical-open', 'dev-high-acknowledged')
+        self.assertHides(response, 'dev-info-resolved', 'dev-low-false-positive', 'other-critical-open',
+                         'fleet-medium-open')
+        self.assertContains(response, '1 critical</span>')
+        self.assertContains(response, '1 high</span>')
+        self.assertContains(response, '(2 resolved or false positive)')
+        self.assertContains(response, f'?device_id={self.device.pk}')
+
+    def test_virtual_machine_page(self):
+        self.add_permissions('virtualization.view_virtualmachine', 'netbox_triage.view_discovery')
+        response = self.get(self.vm.get_absolute_url())
+        self.assertShows(response, 'vm-critical-open', 'vm-high-acknowledged')
+        self.assertHides(response, 'vm-info-resolved', 'cluster-critical-open', 'dev-critical-open')
+        self.assertContains(response, '1 critical</span>')
+        self.assertContains(response, f'?virtual_machine_id={self.vm.pk}')
+
+    def test_cluster_page_lists_members(self):
+        self.add_permissions('virtualization.view_cluster', 'netbox_triage.view_discovery')
+        response = self.get(self.cluster.get_absolute_url())
+        self.assertShows(response, 'cluster-critical-open', 'vm-critical-open', 'host-critical-open',
+                         'cluster-high-acknowledged', 'vm-high-acknowledged', 'host-high-acknowledged')
+        self.assertHides(response, 'vm-info-resolved', 'dev-critical-open', 'other-critical-open')
+        self.assertContains(response, '3 critical</span>')
+        self.assertContains(response, '3 high</span>')
+        self.assertContains(response, '(6 resolved or false positive)')
+        self.assertContains(response, '· vm-1')  # the member each finding is about
+        self.assertContains(response, f'?cluster_id={self.cluster.pk}')
+
+    def test_panel_without_discoveries(self):
+        self.add_permissions('dcim.view_device', 'netbox_triage.view_discovery')
+        Discovery.objects.filter(object_id=self.device.pk, object_type__model='device').delete()
+        response = self.get(self.device.get_absolute_url())
+        self.assertContains(response, 'No open discovery.')
+
+    def test_incident_page_counts_by_severity(self):
+        incident = Incident.objects.create(title='Checkout down', started_at=T0)
+        for obj in (self.device, self.cluster):
+            IncidentObject.objects.create(
+                incident=incident, object_type=ContentType.objects.get_for_model(obj), object_id=obj.pk
+            )
+        linked = create_discovery(self.other, 'other-medium-linked', incident=incident)
+        self.add_permissions('netbox_triage.view_incident', 'netbox_triage.view_discovery')
+        response = self.get(incident.get_absolute_url())
+        # device, cluster, its VM and its host: one critical open and one high acknowledged each; plus the linked one.
+        self.assertContains(response, 'Critical: 4</span>')
+        self.assertContains(response, 'High: 4</span>')
+        self.assertContains(response, 'Medium: 1</span>')
+        self.assertContains(response, 'Low: 0</span>')
+        self.assertContains(response, 'Info: 0</span>')
+        self.assertShows(response, 'dev-critical-open', 'host-critical-open', 'vm-high-acknowledged',
+                         linked.title)
+        self.assertHides(response, 'dev-info-resolved', 'vm-low-false-positive', 'other-critical-open',
+                         'fleet-medium-open')
+        self.assertContains(response, f'concerns_incident_id={incident.pk}&amp;is_active=true')
+
+    def test_incident_page_links_to_its_discoveries(self):
+        incident = Incident.objects.create(title='Checkout down', started_at=T0)
+        IncidentObject.objects.create(
+            incident=incident, object_type=ContentType.objects.get_for_model(self.cluster), object_id=self.cluster.pk
+        )
+        self.add_permissions('netbox_triage.view_incident', 'netbox_triage.view_discovery')
+        url = self.get(incident.get_absolute_url()).context['discoveries_url']
+        response = self.get(url)
+        self.assertShows(response, 'cluster-critical-open', 'vm-high-acknowledged', 'host-critical-open')
+        self.assertHides(response, 'cluster-info-resolved', 'dev-critical-open', 'fleet-medium-open')
+        self.assertContains(response, 'Checkout down')  # the applied filter is shown
+        response = self.get(f'{url}&severity=high')
+        self.assertShows(response, 'vm-high-acknowledged')
+        self.assertHides(response, 'vm-critical-open')
+
+    def test_incident_page_without_permission_on_discoveries(self):
+        incident = Incident.objects.create(title='Checkout down', started_at=T0)
+        IncidentObject.objects.create(
+            incident=incident, object_type=ContentType.objects.get_for_model(Device), object_id=self.device.pk
+        )
+        self.add_permissions('netbox_triage.view_incident')
+        response = self.get(incident.get_absolute_url())
+        self.assertContains(response, 'Critical: 0</span>')
+        self.assertHides(response, 'dev-critical-open')
+
+    def test_constrained_permission(self):
+        """A user who may view only one device's discoveries sees only those, in the list and in every panel."""
+        obj_perm = ObjectPermission(
+            name='db-1 discoveries', actions=['view'],
+            constraints={'object_type__app_label': 'dcim', 'object_type__model': 'device',
+                         'object_id': self.device.pk},
+        )
+        obj_perm.save()
+        obj_perm.users.add(self.user)
+        obj_perm.object_types.add(ObjectType.objects.get_for_model(Discovery))
+        self.add_permissions('dcim.view_device', 'virtualization.view_cluster', 'netbox_triage.view_incident')
+        incident = Incident.objects.create(title='Checkout down', started_at=T0)
+        for obj in (self.device, self.cluster):
+            IncidentObject.objects.create(
+                incident=incident, object_type=ContentType.objects.get_for_model(obj), object_id=obj.pk
+            )
+
+        response = self.get(reverse('plugins:netbox_triage:discovery_list'))
+        self.assertShows(response, 'dev-critical-open', 'dev-info-resolved')
+        self.assertHides(response, 'host-critical-open', 'vm-critical-open', 'other-critical-open',
+                         'fleet-medium-open')
+
+        response = self.get(self.device.get_absolute_url())
+        self.assertShows(response, 'dev-critical-open')
+
+        for url in (self.host.get_absolute_url(), self.cluster.get_absolute_url()):
+            with self.subTest(url=url):
+                response = self.get(url)
+                self.assertContains(response, 'No open discovery.')
+                self.assertHides(response, 'host-critical-open', 'cluster-critical-open')
+                self.assertNotContains(response, 'resolved or false positive')
+
+        response = self.get(incident.get_absolute_url())
+        self.assertContains(response, 'Critical: 1</span>')
+        self.assertContains(response, 'High: 1</span>')
+        self.assertShows(response, 'dev-critical-open')
+        self.assertHides(response, 'host-critical-open', 'vm-critical-open', 'cluster-critical-open')
+
+
+class RunRulesTestCase(TestCase):
+    """The "Run rules" buttons. `enqueue_rules` is mocked: the RQ worker and the job itself are exercised by the
+    end-to-end tests (tests/) and by test_rules.py; here only the permission and what is enqueued matter."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.device = create_test_device('db-1')
+        cls.url = reverse('plugins:netbox_triage:run_rules')
+
+    @mock.patch('netbox_triage.views.enqueue_rules')
+    def test_requires_add_discovery(self, enqueue):
+        self.add_permissions('netbox_triage.view_discovery', 'netbox_triage.change_discovery')
+        response = self.client.post(self.url)
+        self.assertHttpStatus(response, 403)
+        enqueue.assert_not_called()
+
+    @mock.patch('netbox_triage.views.enqueue_rules')
+    def test_anonymous_is_sent_to_login(self, enqueue):
+        self.client.logout()
+        response = self.client.post(self.url)
+        self.assertHttpStatus(response, 302)
+        self.assertIn('/login/', response.url)
+        enqueue.assert_not_called()
+
+    @mock.patch('netbox_triage.views.enqueue_rules')
+    def test_fleet(self, enqueue):
+        self.add_permissions('netbox_triage.add_discovery')
+        response = self.client.post(self.url)
+        self.assertRedirects(response, reverse('plugins:netbox_triage:discovery_list'), fetch_redirect_response=False)
+        enqueue.assert_called_once_with(None, user=self.user, fleet=True)
+
+    @mock.patch('netbox_triage.views.enqueue_rules')
+    def test_one_device(self, enqueue):
+        self.add_permissions('netbox_triage.add_discovery', 'dcim.view_device')
+        return_url = self.device.get_absolute_url()
+        response = self.client.post(self.url, {'model': 'device', 'pk': self.device.pk, 'return_url': return_url})
+        self.assertRedirects(response, return_url, fetch_redirect_response=False)
+        enqueue.assert_called_once_with([self.device], user=self.user, fleet=False)
+
+    @mock.patch('netbox_triage.views.enqueue_rules')
+    def test_device_not_viewable(self, enqueue):
+        self.add_permissions('netbox_triage.add_discovery')
+        response = self.client.post(self.url, {'model': 'device', 'pk': self.device.pk})
+        self.assertHttpStatus(response, 302)
+        enqueue.assert_not_called()
+
+    @mock.patch('netbox_triage.views.enqueue_rules')
+    def test_refuses_foreign_return_url(self, enqueue):
+        self.add_permissions('netbox_triage.add_discovery')
+        response = self.client.post(self.url, {'return_url': 'https://evil.example/'})
+        self.assertRedirects(response, reverse('plugins:netbox_triage:discovery_list'), fetch_redirect_response=False)
+
+    @mock.patch('netbox_triage.views.enqueue_rules')
+    def test_buttons_follow_the_permission(self, enqueue):
+        self.add_permissions('netbox_triage.view_discovery', 'dcim.view_device')
+        list_url = reverse('plugins:netbox_triage:discovery_list')
+        self.assertNotContains(self.client.get(list_url), f'action="{self.url}"')
+        self.assertNotContains(self.client.get(self.device.get_absolute_url()), f'action="{self.url}"')
+        self.add_permissions('netbox_triage.add_discovery')
+        self.assertContains(self.client.get(list_url), f'action="{self.url}"')
+        self.assertContains(self.client.get(self.device.get_absolute_url()), f'action="{self.url}"')
+
+
+class DependencyTestCase(PluginURLMixin, ViewTestCases.PrimaryObjectViewTestCase):
+    model = Dependency
+
+    @classmethod
+    def setUpTestData(cls):
+        devices = [create_test_device(f'Device {i}') for i in range(1, 5)]
+        vm = create_test_virtualmachine('VM 1')
+        dependencies = (
+            create_dependency(devices[0], devices[1], port=3306, label='MySQL'),
+            create_dependency(devices[0], devices[2], port=6379, label='Redis'),
+            create_dependency(vm, devices[1], kind=DependencyKindChoices.REPLICA, port=3306,
+                              origin=DependencyOriginChoices.PROBE, status=DependencyStatusChoices.DISCOVERED),
+        )
+        tags = create_tags('Alpha', 'Bravo', 'Charlie')
+
+        cls.form_data = {
+            'source_device': devices[3].pk,
+            'target_virtual_machine': vm.pk,
+            'kind': DependencyKindChoices.USES,
+            'port': 443,
+            'label': 'HTTPS',
+            'status': DependencyStatusChoices.CONFIRMED,
+            'description': 'Calls the API',
+            'tags': [t.pk for t in tags],
+        }
+        cls.csv_data = (
+            'source_type,source_id,target_type,target_id,kind,port,label',
+            f'dcim.device,{devices[1].pk},dcim.device,{devices[2].pk},uses,80,HTTP',
+            f'dcim.device,{devices[2].pk},virtualization.virtualmachine,{vm.pk},standby,,',
+            f'virtualization.virtualmachine,{vm.pk},virtualization.cluster,{vm.cluster.pk},other,22,SSH',
+        )
+        cls.csv_update_data = (
+            'id,label,port',
+            f'{dependencies[0].pk},Label 7,1',
+            f'{dependencies[1].pk},Label 8,2',
+            f'{dependencies[2].pk},Label 9,3',
+        )
+        cls.bulk_edit_data = {
+            'kind': DependencyKindChoices.STANDBY,
+            'status': DependencyStatusChoices.HIDDEN,
+            'label': 'Bulk',
+        }
+        cls.devices, cls.vm, cls.dependencies = devices, vm, dependencies
+
+    @override_settings(EXEMPT_VIEW_PERMISSIONS=['*'])
+    def test_create_sets_both_ends(self):
+        self.add_permissions('netbox_triage.add_dependency')
+        response = self.client.post(self._get_url('add'), post_data(self.form_data))
+        self.assertHttpStatus(response, 302)
+        dependency = Dependency.objects.get(label='HTTPS')
+        self.assertEqual(dependency.source, self.devices[3])
+        self.assertEqual(dependency.target, self.vm)
+        self.assertEqual(dependency.origin, DependencyOriginChoices.MANUAL)
+
+    @override_settings(EXEMPT_VIEW_PERMISSIONS=['*'])
+    def test_edit_form_shows_both_ends(self):
+        self.add_permissions('netbox_triage.change_dependency')
+        response = self.client.get(self._get_url('edit', self.dependencies[2]))
+        self.assertHttpStatus(response, 200)
+        self.assertEqual(response.context['form'].initial['source_virtual_machine'], self.vm.pk)
+        self.assertEqual(response.context['form'].initial['target_device'], self.devices[1].pk)
+        self.assertContains(response, f'<option value="{self.vm.pk}"\n selected\n>VM 1</option>')
+
+    @override_settings(EXEMPT_VIEW_PERMISSIONS=['*'])
+    def test_create_refuses_missing_or_double_end(self):
+        self.add_permissions('netbox_triage.add_dependency')
+        count = Dependency.objects.count()
+        response = self.client.post(self._get_url('add'), {
+            'source_device': self.devices[0].pk, 'kind': 'uses', 'status': 'confirmed',
+        })
+        self.assertHttpStatus(response, 200)
+        self.assertContains(response, 'Choose exactly one target object.')
+        response = self.client.post(self._get_url('add'), {
+            'source_device': self.devices[0].pk, 'source_virtual_machine': self.vm.pk,
+            'target_device': self.devices[1].pk, 'kind': 'uses', 'status': 'confirmed',
+        })
+        self.assertHttpStatus(response, 200)
+        self.assertContains(response, 'Choose exactly one source object.')
+        self.assertEqual(Dependency.objects.count(), count)
+
+    @override_settings(EXEMPT_VIEW_PERMISSIONS=['*'])
+    def test_create_refuses_self_and_duplicate(self):
+        self.add_permissions('netbox_triage.add_dependency')
+        count = Dependency.objects.count()
+        response = self.client.post(self._get_url('add'), {
+            'source_device': self.devices[0].pk, 'target_device': self.devices[0].pk, 'kind': 'uses',
+            'status': 'confirmed',
+        })
+        self.assertHttpStatus(response, 200)
+        self.assertContains(response, 'An object cannot depend on itself.')
+        response = self.client.post(self._get_url('add'), {
+            'source_device': self.devices[0].pk, 'target_device': self.devices[1].pk, 'kind': 'uses', 'port': 3306,
+            'status': 'confirmed',
+        })
+        self.assertHttpStatus(response, 200)
+        self.assertContains(response, 'This dependency already exists.')
+        self.assertEqual(Dependency.objects.count(), count)
+
+    @override_settings(EXEMPT_VIEW_PERMISSIONS=['*'])
+    def test_import_refuses_unsupported_type_and_missing_object(self):
+        self.add_permissions('netbox_triage.add_dependency')
+        count = Dependency.objects.count()
+        site = self.devices[0].site
+        for row in (f'dcim.site,{site.pk},dcim.device,{self.devices[0].pk}',
+                    f'dcim.device,{self.devices[0].pk},dcim.device,999999'):
+            with self.subTest(row=row):
+                response = self.client.post(self._get_url('bulk_import'), {
+                    'data': f'source_type,source_id,target_type,target_id\n{row}',
+                    'format': 'csv',
+                    'csv_delimiter': ',',
+                })
+                self.assertHttpStatus(response, 200)
+        self.assertEqual(Dependency.objects.count(), count)
+
+    def test_global_search_finds_dependencies(self):
+        with mock.patch('netbox.search.deferred.any_workers_for_queue', return_value=False), \
+                self.captureOnCommitCallbacks(execute=True):
+            dependency = create_dependency(self.devices[2], self.devices[3], label='Zebracorn queue')
+        self.add_permissions('netbox_triage.view_dependency')
+        response = self.client.get(reverse('search'), {'q': 'zebracorn'})
+        self.assertContains(response, dependency.get_absolute_url())
+
+    def test_list_shows_both_ends(self):
+        self.add_permissions('netbox_triage.view_dependency')
+        response = self.client.get(f'{self._get_url("list")}?virtual_machine_id={self.vm.pk}')
+        self.assertHttpStatus(response, 200)
+        self.assertContains(response, self.vm.get_absolute_url())
+        self.assertContains(response, self.devices[1].get_absolute_url())
+        self.assertNotContains(response, 'Redis')
