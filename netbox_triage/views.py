@@ -702,6 +702,7 @@ class TopologyView(LoginRequiredMixin, View):
             'messages_': (job.data or {}).get('messages', []) if job else [],
             'group_by': (job.data or {}).get('group_by', 'cluster') if job else 'cluster',
             'object_type': object_type,
+            'group_by_choices': ('cluster', 'role', 'tag'),
         })
 
     def post(self, request, object_type, pk):
