@@ -80,6 +80,8 @@ class DiscoveriesPanel(PluginTemplateExtension):
     def left_page(self):
         obj = self.context['object']
         request = self.context['request']
+        if not request.user.has_perm('netbox_triage.view_discovery'):
+            return ''
         about = Discovery.objects.restrict(request.user, 'view').about(obj)
         active = about.active()
         counts = severity_counts(active)
