@@ -237,6 +237,12 @@ class TopologyRenderer(BaseRenderer):
         return data if isinstance(data, bytes) else json.dumps(data).encode()
 
 
+class RenderPermission(ViewHostsPermission):
+    """Rendering a topology reads NetBox, so POST needs view permission (and a write-enabled token)."""
+
+    perms_map = {**ViewHostsPermission.perms_map, 'POST': ['%(app_label)s.view_%(model_name)s']}
+
+
 class TopologyView(APIView):
     """The topology of a site, cluster or incident (`object_type=dcim.site|virtualization.cluster|
     netbox_triage.incident`, `object_id`).
@@ -246,7 +252,7 @@ class TopologyView(APIView):
     """
 
     queryset = Device.objects.all()
-    permission_classes = [ViewHostsPermission]
+    permission_classes = [RenderPermission]
     renderer_classes = [JSONRenderer, TopologyRenderer]
 
     def get_view_name(self):
