@@ -154,3 +154,77 @@ class DependencyStatusChoices(ChoiceSet):
         (CONFIRMED, _('Confirmed'), 'green'),
         (HIDDEN, _('Hidden'), 'gray'),
     ]
+
+
+class MonitoringSystemChoices(ChoiceSet):
+    """Who watches a host. Monit reports to the plugin's collector; the others are recorded by hand."""
+
+    MONIT = 'monit'
+    PROMETHEUS = 'prometheus'
+    ZABBIX = 'zabbix'
+    NAGIOS = 'nagios'
+    CHECKMK = 'checkmk'
+    NEW_RELIC = 'newrelic'
+    OTHER = 'other'
+
+    CHOICES = [
+        (MONIT, _('Monit'), 'green'),
+        (PROMETHEUS, _('Prometheus'), 'orange'),
+        (ZABBIX, _('Zabbix'), 'red'),
+        (NAGIOS, _('Nagios'), 'gray'),
+        (CHECKMK, _('Checkmk'), 'teal'),
+        (NEW_RELIC, _('New Relic'), 'cyan'),
+        (OTHER, _('Other'), 'dark'),
+    ]
+
+
+class MonitoringStateChoices(ChoiceSet):
+    """How far a host's monitoring by one system got. Only the collector proves "reporting" (for Monit);
+    "silent" means it reported once and then stopped."""
+
+    NONE = 'none'
+    PLANNED = 'planned'
+    CONFIGURED = 'configured'
+    REPORTING = 'reporting'
+    SILENT = 'silent'
+
+    CHOICES = [
+        (NONE, _('None'), 'gray'),
+        (PLANNED, _('Planned'), 'blue'),
+        (CONFIGURED, _('Configured'), 'cyan'),
+        (REPORTING, _('Reporting'), 'green'),
+        (SILENT, _('Silent'), 'red'),
+    ]
+
+    # A host counts as monitored when one of its systems is in one of these states.
+    MONITORED = (CONFIGURED, REPORTING, SILENT)
+
+
+class MonitoringCheckTypeChoices(ChoiceSet):
+    """What a monitoring check covers (a Monit service maps to one or more of these)."""
+
+    DISK = 'disk'
+    CPU = 'cpu'
+    MEMORY = 'memory'
+    LOAD = 'load'
+    NETWORK = 'network'
+    OS_RELEASE = 'os_release'
+    REMOTE_SERVICE = 'remote_service'
+    PROCESS = 'process'
+    FILE = 'file'
+    PROGRAM = 'program'
+    OTHER = 'other'
+
+    CHOICES = [
+        (DISK, _('Disk'), 'orange'),
+        (CPU, _('CPU'), 'blue'),
+        (MEMORY, _('Memory'), 'purple'),
+        (LOAD, _('Load'), 'indigo'),
+        (NETWORK, _('Network'), 'cyan'),
+        (OS_RELEASE, _('OS release'), 'gray'),
+        (REMOTE_SERVICE, _('Remote service'), 'green'),
+        (PROCESS, _('Process'), 'teal'),
+        (FILE, _('File'), 'yellow'),
+        (PROGRAM, _('Program'), 'dark'),
+        (OTHER, _('Other'), 'gray'),
+    ]

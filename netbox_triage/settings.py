@@ -68,6 +68,23 @@ DEFAULT_SETTINGS = {
     # are split per site or group), and the hard limit on one render (seconds).
     'topology_node_limit': 300,
     'topology_render_timeout': 120,
+    # The Monit collector (docs/monitoring.md): an endpoint speaking Monit's `set mmonit` protocol. Off until
+    # enabled. Monit authenticates with HTTP Basic: the user name is `monit_collector_user` (a NetBox user the
+    # collector's changes are attributed to; it must exist and be active) and the password is read from the
+    # environment variable named by `monit_collector_password_env` (never from NetBox data).
+    'monit_collector_enabled': False,
+    'monit_collector_user': 'monit-collector',
+    'monit_collector_password_env': 'TRIAGE_MONIT_COLLECTOR_PASSWORD',
+    # Larger bodies are refused (413) before they are read.
+    'monit_collector_max_bytes': 512 * 1024,
+    # A Monit that missed this many of its own poll cycles is "silent" (checked every minute).
+    'monit_collector_missed_cycles': 3,
+    # How many recent reports and events each coverage keeps.
+    'monit_collector_history': 20,
+    # Discoveries raised by the silence job: "monitoring went silent", and "not monitored" for active hosts
+    # with no monitoring configured (None: do not raise it).
+    'monitoring_silent_severity': 'high',
+    'monitoring_unmonitored_severity': 'low',
 }
 
 
@@ -134,8 +151,39 @@ def validate_settings():
     if not isinstance(disabled, (list, tuple)) or any(name not in registry for name in disabled):
         _fail('disabled_rules', f'must be a list of rule names among {", ".join(registry.names())}')
 
+    _validate_collector_settings()
+
     import pycountry
 
     currency = get_setting('default_currency')
     if not isinstance(currency, str) or pycountry.currencies.get(alpha_3=currency.upper()) is None:
         _fail('default_currency', f'{currency!r} is not an ISO 4217 currency code')
+
+
+def _validate_collector_settings():
+    import os
+
+    if not isinstance(get_setting('monit_collector_enabled'), bool):
+        _fail('monit_collector_enabled', 'must be True or False')
+    for name in ('monit_collector_user', 'monit_collector_password_env'):
+        value = get_setting(name)
+        if not isinstance(value, str) or not re.fullmatch(r'[A-Za-z0-9_.@+-]{1,150}', value):
+            _fail(name, f'{value!r} must be a plain name (letters, digits, _ . @ + -)')
+    if ':' in get_setting('monit_collector_user'):
+        _fail('monit_collector_user', 'must not contain ":" (HTTP Basic separates user and password with it)')
+    for name, low in (('monit_collector_max_bytes', 1024), ('monit_collector_missed_cycles', 1),
+                      ('monit_collector_history', 0)):
+        value = get_setting(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            _fail(name, f'must be an integer of at least {low} (got {value!r})')
+    from .rules.base import SEVERITIES
+
+    if get_setting('monitoring_silent_severity') not in SEVERITIES:
+        _fail('monitoring_silent_severity', f'must be one of {", ".join(SEVERITIES)}')
+    if get_setting('monitoring_unmonitored_severity') not in (*SEVERITIES, None):
+        _fail('monitoring_unmonitored_severity', f'must be one of {", ".join(SEVERITIES)} or None')
+    if get_setting('monit_collector_enabled'):
+        password_env = get_setting('monit_collector_password_env')
+        if not os.environ.get(password_env):
+            _fail('monit_collector_password_env', f'the collector is enabled but the environment variable '
+                                                  f'{password_env} is empty or unset')

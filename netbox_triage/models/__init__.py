@@ -1,3 +1,4 @@
+from .coverage import *
 from .dependencies import *
 from .discoveries import *
 from .facts import *
