@@ -9,9 +9,11 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 __all__ = (
+    'LossPoint',
     'LossSummary',
     'MixedCurrenciesError',
     'Rate',
+    'loss_series',
     'summarise_loss',
 )
 
@@ -95,3 +97,32 @@ def summarise_loss(rates, started_at, *, now, resolved_at=None):
         saved=_money(saved),
         as_of=end,
     )
+
+
+@dataclass(frozen=True)
+class LossPoint:
+    at: datetime
+    rate: Decimal  # per day, in force from `at` on
+    total_lost: Decimal  # cumulative loss at `at`
+
+
+def loss_series(rates, started_at, *, now, resolved_at=None):
+    """The breakpoints of the loss over time: the start, each rate change inside the window, and the end.
+
+    Cumulative figures come from :func:`summarise_loss` itself, so the chart and the figures agree to the
+    cent. Raises MixedCurrenciesError like it.
+    """
+    rates = sorted(rates, key=lambda rate: rate.effective_from)
+    end = min(resolved_at, now) if resolved_at else now
+    if end < started_at:
+        end = started_at
+    times = sorted({started_at, end, *(r.effective_from for r in rates if started_at < r.effective_from < end)})
+    points = []
+    for at in times:
+        summary = summarise_loss(rates, started_at, now=at)
+        in_force = [r for r in rates if r.effective_from <= at]
+        rate = Decimal(in_force[-1].loss_per_day) if in_force and at < end else Decimal(0)
+        if at == end and resolved_at is None and in_force:
+            rate = Decimal(in_force[-1].loss_per_day)
+        points.append(LossPoint(at, _money(rate), summary.total_lost))
+    return points

@@ -129,5 +129,14 @@ class TopologyPanel(PluginTemplateExtension):
         })
 
 
+class IncidentButtons(PluginTemplateExtension):
+    """The incident page's header: download the post-mortem."""
+
+    models = ['netbox_triage.incident']
+
+    def buttons(self):
+        return self.render('netbox_triage/inc/incident_buttons.html')
+
+
 template_extensions = [OpenIncidentsPanel, FactsPanel, DiscoveriesPanel, ProbeListButton, SSHConfigListButton,
-                       RunRulesListButton, TopologyPanel]
+                       RunRulesListButton, TopologyPanel, IncidentButtons]

@@ -30,6 +30,7 @@ from .impact import MixedCurrenciesError
 from .jobs import TOPOLOGY_MODELS, enqueue_probe, enqueue_rules, enqueue_topology, latest_topology
 from .models import *
 from .models.discoveries import SEVERITY_ORDER
+from .postmortem import PostmortemError, loss_chart_for, render_pdf, render_postmortem
 from .quick_add import quick_add_hosts
 from .ui import panels
 
@@ -121,8 +122,9 @@ class IncidentView(generic.ObjectView):
         entries = list(entries[:TIMELINE_PAGE_SIZE + 1])
         try:
             summary, error = instance.loss_summary(), None
+            chart = loss_chart_for(instance) if summary.currency else None
         except MixedCurrenciesError as exc:
-            summary, error = None, str(exc)
+            summary, error, chart = None, str(exc), None
         discoveries = Discovery.objects.restrict(request.user, 'view').for_incident(instance).active()
         return {
             'discovery_counts': severity_counts(discoveries),
@@ -133,6 +135,7 @@ class IncidentView(generic.ObjectView):
             'discoveries_url': (reverse('plugins:netbox_triage:discovery_list')
                                 + f'?concerns_incident_id={instance.pk}&is_active=true'),
             'loss_summary': summary,
+            'loss_chart': chart,
             'loss_error': error,
             'timeline_entries': entries[:TIMELINE_PAGE_SIZE],
             'timeline_more': len(entries) > TIMELINE_PAGE_SIZE,
@@ -173,6 +176,26 @@ class IncidentBulkDeleteView(generic.BulkDeleteView):
     queryset = incidents_with_figures()
     filterset = filtersets.IncidentFilterSet
     table = tables.IncidentTable
+
+
+@register_model_view(Incident, 'postmortem', path='postmortem')
+class IncidentPostmortemView(LoginRequiredMixin, View):
+    """GET: the incident's post-mortem as Markdown (`?format=md`, default) or PDF (`?format=pdf`), with only what
+    the user may view in it."""
+
+    def get(self, request, pk):
+        incident = get_object_or_404(incidents_with_figures().restrict(request.user, 'view'), pk=pk)
+        postmortem = render_postmortem(incident, user=request.user)
+        if request.GET.get('format') == 'pdf':
+            try:
+                body, content_type, extension = render_pdf(postmortem), 'application/pdf', 'pdf'
+            except PostmortemError as exc:
+                return HttpResponse(f'{exc}\n', status=503, content_type='text/plain; charset=utf-8')
+        else:
+            body, content_type, extension = postmortem.markdown, 'text/markdown; charset=utf-8', 'md'
+        response = HttpResponse(body, content_type=content_type)
+        response['Content-Disposition'] = f'attachment; filename="{postmortem.filename}.{extension}"'
+        return response
 
 
 #

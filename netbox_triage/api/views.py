@@ -5,6 +5,7 @@ from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.decorators import action
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.routers import APIRootView
@@ -33,12 +34,49 @@ class TriageRootView(APIRootView):
         return 'Triage'
 
 
+class MarkdownRenderer(BaseRenderer):
+    media_type = 'text/markdown'
+    format = 'md'
+    charset = 'utf-8'
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data.encode() if isinstance(data, str) else json.dumps(data).encode()
+
+
+class PDFRenderer(BaseRenderer):
+    media_type = 'application/pdf'
+    format = 'pdf'
+    charset = None
+    render_style = 'binary'
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else json.dumps(data).encode()
+
+
 class IncidentViewSet(NetBoxModelViewSet):
     queryset = Incident.objects.prefetch_related(
         Prefetch('impacts', queryset=BusinessImpact.objects.order_by('effective_from', 'pk')),
     )
     serializer_class = serializers.IncidentSerializer
     filterset_class = filtersets.IncidentFilterSet
+
+    @extend_schema(responses={(200, 'text/markdown'): OpenApiTypes.STR, (200, 'application/pdf'): OpenApiTypes.BINARY})
+    @action(detail=True, methods=['get'], url_path='postmortem',
+            renderer_classes=[MarkdownRenderer, PDFRenderer, JSONRenderer])
+    def postmortem(self, request, pk=None):
+        """The post-mortem: Markdown (`?format=md` or `Accept: text/markdown`) or PDF (`?format=pdf`)."""
+        from ..postmortem import PostmortemError, render_pdf, render_postmortem
+
+        incident = self.get_object()
+        postmortem = render_postmortem(incident, user=request.user)
+        if request.accepted_renderer.format == 'pdf':
+            try:
+                return Response(render_pdf(postmortem))
+            except PostmortemError as exc:
+                return Response({'detail': str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        if request.accepted_renderer.format == 'json':
+            return Response({'markdown': postmortem.markdown})
+        return Response(postmortem.markdown)
 
 
 class IncidentObjectViewSet(NetBoxModelViewSet):
