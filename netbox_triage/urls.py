@@ -27,5 +27,7 @@ urlpatterns = [
     path('export/monit/', views.MonitExportView.as_view(), name='monit_export'),
     path('quick-add/', views.QuickAddView.as_view(), name='quick_add'),
     path('run-rules/', views.RunRulesView.as_view(), name='run_rules'),
+    path('incidents/<int:pk>/actions/', views.IncidentActionView.as_view(), name='incident_action'),
     path('topology/<str:object_type>/<int:pk>/', views.TopologyView.as_view(), name='topology'),
+    path('collector/', include('netbox_triage.collector.urls')),
 ]

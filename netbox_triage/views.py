@@ -198,6 +198,34 @@ class IncidentPostmortemView(LoginRequiredMixin, View):
         return response
 
 
+class IncidentActionView(LoginRequiredMixin, View):
+    """POST: the incident workspace's quick actions on the hosts it affects: probe them, or run the rules."""
+
+    def post(self, request, pk):
+        from .exporters.topology import incident_hosts
+
+        incident = get_object_or_404(Incident.objects.restrict(request.user, 'view'), pk=pk)
+        devices, vms = incident_hosts(incident)
+        hosts = [*devices.restrict(request.user, 'view'), *vms.restrict(request.user, 'view')]
+        action = request.POST.get('action')
+        if not hosts:
+            messages.warning(request, _('This incident affects no device or virtual machine you may view.'))
+        elif action == 'probe':
+            if not request.user.has_perm('netbox_triage.add_hostfacts'):
+                return HttpResponseForbidden('You may not probe hosts (netbox_triage.add_hostfacts).')
+            jobs = enqueue_probe(hosts, user=request.user)
+            messages.success(request, _('Probe of {count} affected host(s) enqueued in {jobs} job(s).').format(
+                count=len(hosts), jobs=len(jobs)))
+        elif action == 'rules':
+            if not request.user.has_perm('netbox_triage.add_discovery'):
+                return HttpResponseForbidden('You may not run the rules (netbox_triage.add_discovery).')
+            enqueue_rules(hosts, user=request.user, fleet=True)
+            messages.success(request, _('Rules enqueued for {count} affected host(s).').format(count=len(hosts)))
+        else:
+            return HttpResponseBadRequest('action must be probe or rules\n')
+        return redirect(incident.get_absolute_url())
+
+
 #
 # Affected objects
 #

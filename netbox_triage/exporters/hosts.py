@@ -21,8 +21,8 @@ HOST_TYPES = {
 }
 # Query parameters that shape a list page or an export but filter nothing.
 NON_FILTER_PARAMS = frozenset({
-    'host_type', 'prefer', 'prefix', 'assume_version', 'format', 'export', 'sort', 'ordering', 'per_page', 'page',
-    'limit', 'offset',
+    'host_type', 'incident', 'prefer', 'prefix', 'assume_version', 'format', 'export', 'sort', 'ordering',
+    'per_page', 'page', 'limit', 'offset',
     'brief', 'fields', 'omit', 'return_url', 'embedded', 'tableconfig_id', 'include_columns', 'exclude_columns',
 })
 # Saved filters (NetBox's `filter`/`filter_id`) are expanded by the filterset itself.
@@ -38,7 +38,8 @@ def host_querysets(params, user=None, request=None):
 
     `params` is a QueryDict or a mapping of names to values or lists of values. `host_type`
     (`device` or `virtualmachine`, repeatable) limits the export to one kind; the other queryset is
-    then empty. Without a user (the CLI), nothing is restricted.
+    then empty. `incident=<id>` keeps the hosts that incident affects (directly, through a cluster or a
+    service). Without a user (the CLI), nothing is restricted.
     """
     if not isinstance(params, QueryDict):
         query = QueryDict(mutable=True)
@@ -74,4 +75,18 @@ def host_querysets(params, user=None, request=None):
             errors = '; '.join(f"{field}: {' '.join(messages)}" for field, messages in filterset.errors.items())
             raise HostFilterError(f'{model._meta.verbose_name_plural}: {errors}')
         querysets.append(filterset.qs)
+    if params.get('incident'):
+        querysets = _of_incident(params.get('incident'), querysets, user)
     return tuple(querysets)
+
+
+def _of_incident(incident_id, querysets, user):
+    from ..models import Incident
+    from .topology import incident_hosts
+
+    incidents = Incident.objects.all() if user is None else Incident.objects.restrict(user, 'view')
+    incident = incidents.filter(pk=int(incident_id)).first() if str(incident_id).isdigit() else None
+    if incident is None:
+        raise HostFilterError(f'incident: no incident #{incident_id} you may view')
+    devices, vms = incident_hosts(incident)
+    return [querysets[0].filter(pk__in=devices.values('pk')), querysets[1].filter(pk__in=vms.values('pk'))]

@@ -218,3 +218,33 @@ class MonitDoorsTest(APITestCase):
         self.assertIn('hosts', summary.json())
         self.assertEqual(self.client.get(url + '?no_such_filter=1', **self.header).status_code, 400)
         self.assertEqual(APIClient().get(url, HTTP_AUTHORIZATION='Bearer nbt_x.y').status_code, 403)
+
+
+@override_settings(PLUGINS_CONFIG={'netbox_triage': DEMO_SETTINGS}, EXEMPT_VIEW_PERMISSIONS=['*'])
+class IncidentActionsTest(TestCase):
+    """The incident workspace's quick actions act on the hosts the incident affects, and on nothing else."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.demo = load_probed_demo()
+        cls.incident = cls.demo['incident']
+
+    def test_probe_the_affected_hosts(self):
+        self.add_permissions('netbox_triage.add_hostfacts')
+        url = reverse('plugins:netbox_triage:incident_action', kwargs={'pk': self.incident.pk})
+        with mock.patch('netbox_triage.views.enqueue_probe') as enqueue:
+            self.assertHttpStatus(self.client.post(url, {'action': 'probe'}), 302)
+        names = sorted(host.name for host in enqueue.call_args.args[0])
+        # haproxy-1 and mysql-1 directly, be-1..3 directly and through the Backend Cluster.
+        self.assertEqual(names, ['be-1', 'be-2', 'be-3', 'haproxy-1', 'mysql-1'])
+        self.assertHttpStatus(self.client.post(url, {'action': 'rules'}), 403)
+        self.assertHttpStatus(self.client.post(url, {'action': 'reboot'}), 400)
+
+    def test_exports_of_the_affected_hosts(self):
+        response = self.client.get(reverse('plugins:netbox_triage:ssh_config_export') + f'?incident={self.incident.pk}')
+        self.assertHttpStatus(response, 200)
+        text = response.content.decode()
+        self.assertIn('Host be-1', text)
+        self.assertNotIn('Host fe-1', text)
+        self.assertHttpStatus(self.client.get(reverse('plugins:netbox_triage:ssh_config_export') + '?incident=999'),
+                              400)
