@@ -169,8 +169,9 @@ class Discovery(PrimaryModel):
         # two such notes about one object do not collide with each other or with a rule's findings.
         if not self.fingerprint:
             self.fingerprint = f'manual-{uuid.uuid4().hex}'
-        if self.fingerprint.startswith('manual-'):
-            # A person's discovery follows its object; a rule's keeps the key the rule gave it.
+        # A person's discovery follows its object; a rule's keeps the key the rule gave it (set here only
+        # when a rule's discovery is created without one).
+        if self.fingerprint.startswith('manual-') or not self.subject_key:
             if self.object_type_id and self.object_id:
                 ct = ContentType.objects.get_for_id(self.object_type_id)
                 self.subject_key = f'{ct.app_label}.{ct.model}:{self.object_id}'
