@@ -30,7 +30,8 @@ from .choices import (
 )
 from .models import BusinessImpact, Dependency, Incident, IncidentObject, TimelineEntry
 
-__all__ = ('DEMO_DEPENDENCIES', 'DEMO_HOSTS', 'FLEET_PORT', 'create_demo_dependencies', 'load_demo', 'loopback_for')
+__all__ = ('DEMO_COVERAGE', 'DEMO_DEPENDENCIES', 'DEMO_HOSTS', 'FLEET_PORT', 'create_demo_coverage',
+           'create_demo_dependencies', 'load_demo', 'loopback_for')
 
 # The simulated fleet listens on this port of each host's loopback address.
 FLEET_PORT = 2222
@@ -177,6 +178,7 @@ def load_demo(now=None):
     clusters = {c.name: c for c in Cluster.objects.filter(name__in={spec.cluster for spec in DEMO_HOSTS})}
     incident, created = _incident(hosts, clusters, tenant, now)
     create_demo_dependencies(hosts)
+    create_demo_coverage(hosts, now)
     return {'hosts': hosts, 'incident': incident, 'incident_created': created}
 
 
@@ -211,5 +213,82 @@ def create_demo_dependencies(hosts=None):
             defaults={'label': label, 'origin': DependencyOriginChoices.MANUAL,
                       'status': DependencyStatusChoices.CONFIRMED},
         )
+        created += was_created
+    return created
+
+
+# Monitoring coverage as the night found it: (host, system, state, failing check or None, minutes since the last
+# report). Monit rows look like the collector's (the checks of the exported monitrc); the backends' Monit on be-3
+# and the replica's went silent; the database has a Prometheus someone set up; haproxy-2, redis-2 and fe-3 have
+# nothing (fe-3's New Relic is only planned). Reporting rows stay "reporting" only while reports arrive: the
+# silence job marks them silent after three missed cycles unless a real Monit reports (docs/monitoring.md).
+DEMO_COVERAGE = (
+    ('haproxy-1', 'monit', 'reporting', None, 0),
+    ('be-1', 'monit', 'reporting', None, 0),
+    ('be-2', 'monit', 'reporting', 'mysql-1_3306', 0),
+    ('be-3', 'monit', 'silent', None, 47),
+    ('fe-1', 'monit', 'reporting', None, 0),
+    ('fe-2', 'monit', 'reporting', None, 0),
+    ('redis-1', 'monit', 'reporting', None, 0),
+    ('mysql-1', 'prometheus', 'configured', None, None),
+    ('mysql-2', 'monit', 'silent', None, 190),
+    ('fe-3', 'newrelic', 'planned', None, None),
+)
+_DEMO_REMOTE = {'haproxy-1': [], 'fe-1': [], 'fe-2': [], 'redis-1': [],
+                'be-1': ['redis-1_6379', 'mysql-1_3306'], 'be-2': ['redis-1_6379', 'mysql-1_3306'],
+                'be-3': ['redis-1_6379', 'mysql-1_3306'], 'mysql-2': []}
+
+
+def _demo_checks(name, failing):
+    checks = [
+        {'name': name, 'service': 'system', 'types': ['cpu', 'memory', 'load'], 'status': 'ok'},
+        {'name': 'fs_root', 'service': 'filesystem', 'types': ['disk'], 'status': 'ok'},
+        {'name': 'eth0', 'service': 'network', 'types': ['network'], 'status': 'ok'},
+        {'name': 'os_release', 'service': 'program', 'types': ['os_release'], 'status': 'ok'},
+    ] + [{'name': remote, 'service': 'host', 'types': ['remote_service'], 'status': 'ok'}
+         for remote in _DEMO_REMOTE.get(name, [])]
+    for check in checks:
+        if check['name'] == failing:
+            check['status'] = 'failed'
+    return checks
+
+
+def create_demo_coverage(hosts=None, now=None):
+    """The demo's monitoring coverage (idempotent: existing rows are left as they are). Returns how many were
+    created."""
+    from .models import MonitoringCoverage
+
+    now = now or timezone.now()
+    if hosts is None:
+        names = [spec.name for spec in DEMO_HOSTS]
+        hosts = {host.name: host for model in (Device, VirtualMachine) for host in model.objects.filter(name__in=names)}
+    created = 0
+    for name, system, state, failing, minutes in DEMO_COVERAGE:
+        host = hosts.get(name)
+        if host is None:
+            continue
+        lookup = {'device': host} if isinstance(host, Device) else {'virtual_machine': host}
+        values = {'state': state}
+        if system == 'monit':
+            last = now - timedelta(minutes=minutes)
+            checks = _demo_checks(name, failing)
+            values.update(
+                checks=checks, check_types=sorted({t for c in checks for t in c['types']}),
+                failing_checks=sum(c['status'] == 'failed' for c in checks), last_report=last, poll_interval=30,
+                agent_version='5.33.0' if not name.startswith('be-') else '5.26.0', agent_uptime=86400 * 12,
+                reported_hostname=name,
+                history=[{'kind': 'status', 'from': (last - timedelta(hours=2)).isoformat(), 'to': last.isoformat(),
+                          'reports': 240, 'checks': len(checks), 'failed': [failing] if failing else [],
+                          'failed_count': 1 if failing else 0, 'uptime': 86400 * 12}],
+            )
+            if state == 'silent':
+                values['silent_since'] = last + timedelta(seconds=95)
+        elif system == 'prometheus':
+            values.update(checks=[{'name': 'node_exporter', 'types': ['cpu', 'memory', 'disk', 'network']},
+                                  {'name': 'mysqld_exporter', 'types': ['remote_service']}],
+                          check_types=['cpu', 'disk', 'memory', 'network', 'remote_service'],
+                          ui_url='http://10.0.13.1:9090/targets',
+                          description='Set up by the previous DBA; nobody looks at it')
+        _coverage, was_created = MonitoringCoverage.objects.get_or_create(system=system, **lookup, defaults=values)
         created += was_created
     return created
