@@ -118,6 +118,7 @@ class Grouping:
     list_filter: str  # the device/VM list filter for one group
     none_label: str
     discovery_filter: str | None = None  # the discovery list filter for one group, where DiscoveryFilterSet has one
+    multi_valued: bool = False  # a host may be in several groups (tags): the tiles do not add up to the fleet
 
 
 BOARD_GROUPINGS = {
@@ -125,7 +126,7 @@ BOARD_GROUPINGS = {
     'role': Grouping('role', _('Role'), DeviceRole, 'role', 'role_id', _('No role')),
     'cluster': Grouping('cluster', _('Cluster'), Cluster, 'cluster', 'cluster_id', _('No cluster'),
                         discovery_filter='cluster_id'),
-    'tag': Grouping('tag', _('Tag'), Tag, 'tags', 'tag', _('No tag')),
+    'tag': Grouping('tag', _('Tag'), Tag, 'tags', 'tag', _('No tag'), multi_valued=True),
 }
 DEFAULT_GROUP_BY = 'site'
 
@@ -447,7 +448,10 @@ def _list_url(viewname, params):
 
 
 def fleet_figures(user, *, now=None, rows=None):
-    """Hosts known/probed/stale/unreachable, discoveries by severity and coverage by state, for the whole fleet."""
+    """Hosts known/probed/stale/unreachable, discoveries by severity and coverage by state, for the whole fleet.
+
+    ``rows``: the grouped host rows of a single-valued grouping, which add up to the fleet (saves a query).
+    """
     now = now or timezone.now()
     after = stale_after()
     if rows is None:
@@ -482,11 +486,12 @@ def fleet_figures(user, *, now=None, rows=None):
     return fleet
 
 
-def group_tiles(user, group_by=DEFAULT_GROUP_BY, *, now=None):
+def group_tiles(user, group_by=DEFAULT_GROUP_BY, *, now=None, rows=None):
     """One tile per group of hosts (hosts without a group share one), worst state first, then by name."""
     now = now or timezone.now()
     grouping = BOARD_GROUPINGS[group_by]
-    rows = _grouped_host_rows(user, grouping, now, now - stale_after())
+    if rows is None:
+        rows = _grouped_host_rows(user, grouping, now, now - stale_after())
     can_view_coverage = _can_view(user, MonitoringCoverage)
     tiles = {}
     for row in rows:
@@ -608,12 +613,14 @@ def board_figures(user, group_by=DEFAULT_GROUP_BY, *, now=None):
     incidents, incidents_total = open_incident_figures(user, now=now)
     changed, changed_total = changed_hosts(user, now=now)
     can_view_facts = _can_view(user, HostFacts)
+    grouping = BOARD_GROUPINGS[group_by]
+    rows = _grouped_host_rows(user, grouping, now, now - stale_after())
     return Board(
         now=now,
         group_by=group_by,
         groupings=[(key, grouping.label) for key, grouping in BOARD_GROUPINGS.items()],
-        fleet=fleet_figures(user, now=now),
-        tiles=group_tiles(user, group_by, now=now),
+        fleet=fleet_figures(user, now=now, rows=None if grouping.multi_valued else rows),
+        tiles=group_tiles(user, group_by, now=now, rows=rows),
         incidents=incidents,
         incidents_total=incidents_total,
         timeline=recent_timeline(user),

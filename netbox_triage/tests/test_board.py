@@ -252,6 +252,13 @@ class BoardFiguresTest(BoardDataMixin, TestCase):
                         rows = response.content.decode().strip().splitlines()[1:]
                         self.assertEqual(len(rows), count)
 
+    def test_fleet_is_the_same_whatever_the_grouping(self):
+        fleets = {group_by: board_figures(self.user, group_by, now=self.now).fleet for group_by in BOARD_GROUPINGS}
+        for group_by, fleet in fleets.items():
+            with self.subTest(group_by=group_by):
+                self.assertEqual(fleet, fleets['tag'])  # tags: computed on its own; the others: from the tiles
+        self.assertEqual(fleets['site'].hosts, 8)
+
     def test_unknown_group_falls_back_to_site(self):
         self.assertEqual(board_figures(self.user, 'nonsense', now=self.now).group_by, 'site')
 

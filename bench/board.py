@@ -1,0 +1,389 @@
+"""Benchmark of the triage board (netbox_triage.board and its template), written to docs/benchmarks.md.
+
+Creates a throwaway database from the migrated template (`netbox_triage_template`) and fills it in two steps: first
+1,000 hosts, then up to 10,000 (8 devices for 2 VMs) over 20 sites, 8 roles, 50 clusters and 10 tags (none, one or
+two per host), each with probe facts (most ok, some failed, stale or never probed), 2.5 active discoveries per host
+on average, one or two monitoring coverage rows on most hosts, 20 open incidents with loss rates and 5,000 timeline
+entries. After each step it times board_figures() for each grouping (superuser, and a user whose object
+permissions limit devices to half the sites), the board template's render, and both dashboard widgets, and counts
+the queries: the count must not move between 1,000 and 10,000 hosts. Bar: figures plus render under 500 ms at
+10,000 hosts. The database is dropped at the end (unless --keep-db); the section between the markers in
+docs/benchmarks.md is replaced (re-read just before it is written). Nothing connects anywhere. Usage:
+
+    NETBOX_ROOT=/work/main/.netbox .venv/bin/python bench/board.py [--hosts 10000] [--rounds 5] [--no-doc]
+"""
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DB = os.environ.setdefault('TRIAGE_DB_NAME', 'triage_bench_board')
+os.environ.setdefault('TRIAGE_REDIS_DB', '12')
+os.environ.setdefault('NETBOX_ROOT', str(REPO / '.netbox'))
+os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'netbox.settings')
+
+DOC = REPO / 'docs' / 'benchmarks.md'
+BEGIN = '<!-- bench/board.py: begin -->'
+END = '<!-- bench/board.py: end -->'
+BAR_SECONDS = 0.5
+SITES, ROLES, CLUSTERS, TAGS = 20, 8, 50, 10
+INCIDENTS, TIMELINE_ENTRIES = 20, 5000
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def psql(sql):
+    return subprocess.run(['psql', '-h', '127.0.0.1', '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', sql],
+                          capture_output=True, text=True)
+
+
+def create_database():
+    if not re.fullmatch(r'[a-z0-9_]+', DB):
+        raise SystemExit(f'TRIAGE_DB_NAME {DB!r}: letters, digits and _ only')
+    for _ in range(60):
+        result = psql(f'CREATE DATABASE {DB} OWNER netbox_triage TEMPLATE netbox_triage_template')
+        if result.returncode == 0:
+            return
+        if 'is being accessed by other users' not in result.stderr:
+            raise SystemExit(f'cannot create {DB}: {result.stderr.strip()}')
+        time.sleep(5)
+    raise SystemExit('the template database stayed busy for 5 minutes')
+
+
+def drop_database():
+    from django.db import connections
+
+    connections.close_all()
+    result = psql(f'DROP DATABASE IF EXISTS {DB}')
+    if result.returncode:
+        log(f'could not drop {DB}: {result.stderr.strip()}')
+
+
+class Fixture:
+    """Bulk-created data (no signals, so no per-object jobs); `grow(n)` adds hosts up to n in all."""
+
+    def __init__(self):
+        from unittest import mock
+
+        from dcim.models import DeviceRole, DeviceType, Manufacturer, Site
+        from extras.jobs import RenderConfigContextJob
+        from extras.models import Tag
+        from virtualization.models import Cluster, ClusterType
+
+        from netbox_triage.models import BusinessImpact, Incident, TimelineEntry
+        from netbox_triage.probing.facts import parse_probe_output
+
+        self.now = datetime.now(UTC)
+        self.hosts = 0
+        self.profiles = [parse_probe_output(path.read_bytes()).facts
+                         for path in sorted((REPO / 'netbox_triage' / 'fleet' / 'profiles').glob('*.out'))]
+        self.patch = mock.patch.object(RenderConfigContextJob, 'enqueue_once')
+        with self.patch:
+            manufacturer = Manufacturer.objects.create(name='Bench', slug='bench')
+            self.device_type = DeviceType.objects.create(manufacturer=manufacturer, model='Server', slug='server')
+            self.roles = DeviceRole.objects.bulk_create(DeviceRole(name=f'Role {i}', slug=f'role-{i}')
+                                                        for i in range(ROLES))
+            self.sites = Site.objects.bulk_create(Site(name=f'Site {i:02d}', slug=f'site-{i:02d}')
+                                                  for i in range(SITES))
+            cluster_type = ClusterType.objects.create(name='KVM', slug='kvm')
+            self.clusters = Cluster.objects.bulk_create(Cluster(name=f'Cluster {i:02d}', type=cluster_type)
+                                                        for i in range(CLUSTERS))
+            self.tags = Tag.objects.bulk_create(Tag(name=f'Tag {i}', slug=f'tag-{i}') for i in range(TAGS))
+            incidents = Incident.objects.bulk_create(
+                Incident(title=f'Incident {i}', status='investigating' if i % 3 else 'mitigating',
+                         severity=('critical', 'high', 'medium')[i % 3], started_at=self.now - timedelta(hours=1 + i))
+                for i in range(INCIDENTS))
+            BusinessImpact.objects.bulk_create(
+                BusinessImpact(incident=incident, effective_from=incident.started_at + timedelta(minutes=30 * k),
+                               loss_per_day=(1_000_000, 200_000, 50_000)[k], currency='USD')
+                for incident in incidents for k in range(3))
+            TimelineEntry.objects.bulk_create(
+                (TimelineEntry(incident=incidents[i % INCIDENTS], timestamp=self.now - timedelta(seconds=i),
+                               kind='note', text=f'Entry **{i}**') for i in range(TIMELINE_ENTRIES)), batch_size=2000)
+
+    def grow(self, total):
+        from django.contrib.contenttypes.models import ContentType
+        from django.db import connection
+        from django.db.models import F
+
+        from dcim.models import Device
+        from extras.models import TaggedItem
+        from virtualization.models import VirtualMachine
+
+        from netbox_triage.models import Discovery, HostFacts, MonitoringCoverage
+
+        started = time.monotonic()
+        new = range(self.hosts, total)
+        with self.patch:
+            # Every fifth host is a VM.
+            devices = Device.objects.bulk_create(
+                (Device(name=f'host-{i:05d}', device_type=self.device_type, role=self.roles[i % ROLES],
+                        site=self.sites[i % SITES], cluster=self.clusters[i % CLUSTERS] if i % 3 == 0 else None,
+                        status='active') for i in new if i % 5), batch_size=2000)
+            machines = VirtualMachine.objects.bulk_create(
+                (VirtualMachine(name=f'host-{i:05d}', cluster=self.clusters[i % CLUSTERS], role=self.roles[i % ROLES],
+                                site=self.sites[i % SITES], status='active') for i in new if i % 5 == 0),
+                batch_size=2000)
+        hosts = [*devices, *machines]
+        types = {model: ContentType.objects.get_for_model(model) for model in (Device, VirtualMachine)}
+        TaggedItem.objects.bulk_create(
+            (TaggedItem(content_type=types[type(host)], object_id=host.pk, tag=self.tags[(host.pk + k) % TAGS])
+             for host in hosts for k in range(host.pk % 3)), batch_size=5000)
+
+        facts = []
+        for n, host in enumerate(hosts):
+            lookup = {'device': host} if isinstance(host, Device) else {'virtual_machine': host}
+            roll = host.pk % 20
+            if roll == 0:
+                facts.append(HostFacts(status='never', **lookup))
+                continue
+            status = ('unreachable', 'timeout', 'auth_failed')[roll % 3] if roll in (1, 2, 3) else 'ok'
+            probed = self.now - (timedelta(days=10) if roll in (4, 5) else timedelta(minutes=n % 600))
+            facts.append(HostFacts(status=status, probed_at=probed, last_ok_at=probed if status == 'ok' else None,
+                                   facts=self.profiles[n % len(self.profiles)] if status == 'ok' else {}, **lookup))
+        facts = HostFacts.objects.bulk_create(facts, batch_size=1000)
+        # As the probe leaves them: saved before the last probe, except one host in ten whose facts changed at it.
+        pks = [f.pk for f in facts]
+        HostFacts.objects.filter(pk__in=pks).update(last_updated=F('probed_at') - timedelta(minutes=5))
+        HostFacts.objects.filter(pk__in=pks[::10], probed_at__isnull=False).update(
+            last_updated=F('probed_at') + timedelta(seconds=1))
+
+        severities = ('critical', 'high', 'medium', 'low', 'info')
+        discoveries = []
+        for host in hosts:
+            for k in range(host.pk % 6):  # 0..5, 2.5 on average
+                discoveries.append(Discovery(
+                    object_type=types[type(host)], object_id=host.pk, subject_key=f'{host._meta.label_lower}:{host.pk}',
+                    rule='bench', severity=severities[(host.pk + k) % 5 if k else 2 + host.pk % 3],
+                    status='open' if k % 4 else 'acknowledged', title=f'Finding {k} on {host.name}',
+                    fingerprint=f'bench-{k}'))
+        Discovery.objects.bulk_create(discoveries, batch_size=5000)
+        coverage = []
+        for host in hosts:
+            lookup = {'device': host} if isinstance(host, Device) else {'virtual_machine': host}
+            roll = host.pk % 10
+            if roll < 7:
+                coverage.append(MonitoringCoverage(
+                    system='monit', state=('reporting', 'reporting', 'configured', 'planned', 'silent', 'none',
+                                           'reporting')[roll], **lookup))
+            if roll in (0, 5):
+                coverage.append(MonitoringCoverage(system='zabbix', state='configured', **lookup))
+        MonitoringCoverage.objects.bulk_create(coverage, batch_size=5000)
+        self.hosts = total
+        log(f'fixture: {total} hosts ({len(devices)} devices, {len(machines)} VMs added), {len(discoveries)} '
+            f'discoveries, {len(coverage)} coverage rows added in {time.monotonic() - started:.1f} s')
+        with connection.cursor() as cursor:
+            cursor.execute('ANALYZE')
+
+
+class QueryCounter:
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+def measure(name, fn, rounds):
+    from django.db import connection
+
+    fn()
+    times, counter, result = [], QueryCounter(), None
+    for _ in range(rounds):
+        counter.count = 0
+        with connection.execute_wrapper(counter):
+            started = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - started)
+    figure = {'name': name, 'median': statistics.median(times), 'min': min(times), 'max': max(times),
+              'rounds': rounds, 'queries': counter.count}
+    log(f"{name}: median {figure['median'] * 1000:.0f} ms (min {figure['min'] * 1000:.0f}, max "
+        f"{figure['max'] * 1000:.0f}), {figure['queries']} queries")
+    return figure, result
+
+
+def users():
+    from core.models import ObjectType
+    from dcim.models import Device
+    from users.models import ObjectPermission, User
+
+    admin = User.objects.create_superuser(username='bench-admin', password=None)
+    limited = User.objects.create_user(username='bench-limited')
+    everything = ObjectPermission.objects.create(name='bench: view the rest', actions=['view'])
+    everything.object_types.set(ObjectType.objects.filter(app_label__in=('netbox_triage', 'virtualization', 'extras'))
+                                | ObjectType.objects.filter(app_label='dcim', model__in=('site', 'devicerole')))
+    everything.users.add(limited)
+    half_the_sites = [f'site-{i:02d}' for i in range(0, SITES, 2)]
+    half = ObjectPermission.objects.create(name='bench: devices of half the sites', actions=['view'],
+                                           constraints={'site__slug__in': half_the_sites})
+    half.object_types.add(ObjectType.objects.get_for_model(Device))
+    half.users.add(limited)
+    return User.objects.get(pk=admin.pk), User.objects.get(pk=limited.pk)
+
+
+def run_step(admin, limited, rounds):
+    from django.template.loader import render_to_string
+    from django.test import Client, RequestFactory
+    from django.urls import NoReverseMatch, reverse
+
+    from netbox_triage.board import BOARD_GROUPINGS, board_figures
+    from netbox_triage.widgets import FleetSanityWidget, OpenIncidentsWidget
+
+    def request_for(user):
+        request = RequestFactory().get('/plugins/triage/')
+        request.user = user
+        return request
+
+    figures = {}
+    for group_by in BOARD_GROUPINGS:
+        figures[f'figures {group_by}'], board = measure(
+            f'board_figures, by {group_by}', lambda g=group_by: board_figures(admin, g), rounds)
+        figures[f'render {group_by}'], _html = measure(
+            f'template render, by {group_by}',
+            lambda b=board: render_to_string('netbox_triage/board.html', {'board': b}, request=request_for(admin)),
+            rounds)
+    figures['figures limited'], limited_board = measure(
+        'board_figures, by site, limited user', lambda: board_figures(limited, 'site'), rounds)
+    figures['widget incidents'], _ = measure(
+        'open incidents widget', lambda: OpenIncidentsWidget().render(request_for(admin)), rounds)
+    figures['widget fleet'], _ = measure(
+        'fleet sanity widget', lambda: FleetSanityWidget().render(request_for(admin)), rounds)
+    try:
+        url = reverse('plugins:netbox_triage:board')
+    except NoReverseMatch:
+        url = None
+    if url:
+        client = Client()
+        client.force_login(admin)
+
+        def page():
+            response = client.get(url, {'group_by': 'site'})
+            assert response.status_code == 200, response.status_code
+        figures['page'], _ = measure('board page (test client, whole request)', page, rounds)
+    return figures, board, limited_board
+
+
+def run(args):
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    # The template may predate the plugin's latest migrations (e.g. monitoring coverage).
+    call_command('migrate', verbosity=0)
+    fixture = Fixture()
+    admin, limited = users()
+    small = args.hosts // 10
+    fixture.grow(small)
+    small_figures, small_board, _ = run_step(admin, limited, args.rounds)
+    fixture.grow(args.hosts)
+    figures, board, limited_board = run_step(admin, limited, args.rounds)
+    with connection.cursor() as cursor:
+        cursor.execute('SHOW server_version')
+        postgres = cursor.fetchone()[0]
+        cursor.execute('SELECT count(*) FROM netbox_triage_discovery')
+        discoveries = cursor.fetchone()[0]
+        cursor.execute('SELECT count(*) FROM netbox_triage_monitoringcoverage')
+        coverage = cursor.fetchone()[0]
+    report = {
+        'generated': datetime.now(UTC).strftime('%Y-%m-%d %H:%M'), 'cpus': os.cpu_count(),
+        'python': platform.python_version(), 'postgres': postgres,
+        'load': ' '.join(f'{x:.2f}' for x in os.getloadavg()),
+        'hosts': args.hosts, 'small_hosts': small, 'discoveries': discoveries, 'coverage': coverage,
+        'fleet': board.fleet, 'limited_hosts': limited_board.fleet.hosts,
+        'figures': figures, 'small': small_figures,
+    }
+    section = render_section(report)
+    print(section)
+    if not args.no_doc:
+        write_section(section)
+
+
+def render_section(report):
+    figures, small = report['figures'], report['small']
+    fleet = report['fleet']
+    rows = []
+    for key, figure in figures.items():
+        rows.append(f"| {figure['name']} | {figure['median'] * 1000:.0f} | {figure['min'] * 1000:.0f} / "
+                    f"{figure['max'] * 1000:.0f} | {figure['queries']} | {small[key]['queries']} |")
+    slowest = max(figures[f'figures {g}']['median'] + figures[f'render {g}']['median']
+                  for g in ('site', 'role', 'cluster', 'tag'))
+    constant = all(figures[key]['queries'] == small[key]['queries'] for key in figures)
+    lines = [
+        BEGIN,
+        '## Triage board (`bench/board.py`)',
+        '',
+        f"Machine: {report['cpus']} CPUs, Python {report['python']}, PostgreSQL {report['postgres']}. Generated by "
+        f"`bench/board.py` on {report['generated']} (load average at the end {report['load']}).",
+        '',
+        f"Throwaway database: {report['hosts']:,} hosts ({fleet.devices:,} devices, {fleet.virtual_machines:,} VMs) "
+        f'over {SITES} sites, {ROLES} roles, {CLUSTERS} clusters and {TAGS} tags (0-2 per host), with probe facts '
+        f'({fleet.probed:,} probed, {fleet.stale:,} stale, {fleet.failed:,} unreachable, '
+        f'{fleet.never_probed:,} never), '
+        f"{report['discoveries']:,} discoveries, {report['coverage']:,} monitoring coverage rows, {INCIDENTS} open "
+        f'incidents with three loss rates each and {TIMELINE_ENTRIES:,} timeline entries. Timed: `board_figures()` '
+        'for each grouping (superuser), the board template rendered from its result, the same figures for a user whose '
+        f"object permissions limit devices to half the sites ({report['limited_hosts']:,} hosts), the two dashboard "
+        f"widgets, and the whole page through Django's test client when the view is wired. Median of "
+        f"{figures['figures site']['rounds']} rounds after a warm-up; queries are counted at {report['hosts']:,} "
+        f"and at {report['small_hosts']:,} hosts.",
+        '',
+        f"| measured | median (ms) | min / max (ms) | queries at {report['hosts']:,} | queries at "
+        f"{report['small_hosts']:,} |",
+        '|---|---:|---|---:|---:|',
+        *rows,
+        '',
+        f"- {report['hosts']:,} hosts, figures + render, slowest grouping: **{slowest * 1000:.0f} ms** (bar: < "
+        f"{BAR_SECONDS * 1000:.0f} ms) -> {'met' if slowest < BAR_SECONDS else 'NOT met'}",
+        f"- queries: the same at {report['small_hosts']:,} and {report['hosts']:,} hosts for every row -> "
+        f"{'met' if constant else 'NOT met'}",
+        '- the tiles come from one grouped SQL statement (hosts left-joined to their facts, to a per-host aggregate '
+        'of their active discoveries and to their best coverage), built from the restricted querysets.',
+        f'- re-run: `NETBOX_ROOT=/work/main/.netbox .venv/bin/python bench/board.py` (creates and drops its own '
+        f'database, `{DB}`).',
+        END,
+    ]
+    return '\n'.join(lines)
+
+
+def write_section(section):
+    text = DOC.read_text() if DOC.exists() else '# Benchmarks\n'
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _old, tail = rest.split(END, 1)
+        text = head + section + tail
+    else:
+        text = text.rstrip('\n') + '\n\n' + section + '\n'
+    DOC.write_text(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--hosts', type=int, default=10000)
+    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--no-doc', action='store_true', help='do not write docs/benchmarks.md')
+    parser.add_argument('--keep-db', action='store_true', help=f'leave the {DB} database behind')
+    args = parser.parse_args()
+    create_database()
+    try:
+        run(args)
+    finally:
+        if not args.keep_db:
+            drop_database()
+
+
+if __name__ == '__main__':
+    main()
