@@ -25,6 +25,8 @@ class TriageConfig(PluginConfig):
         from .events import register_event_types
 
         register_event_types()
+        from . import widgets  # noqa: F401  (dashboard widgets)
+        from .collector import jobs  # noqa: F401  (registers the monitoring-silence system job)
         from .tables import register_facts_columns
 
         register_facts_columns()

@@ -16,6 +16,8 @@ from .models import *
 
 __all__ = (
     'BusinessImpactFilterSet',
+    'MonitAgentFilterSet',
+    'MonitoringCoverageFilterSet',
     'DependencyFilterSet',
     'DiscoveryFilterSet',
     'HostFactsFilterSet',
@@ -302,3 +304,62 @@ class DependencyFilterSet(PrimaryModelFilterSet):
             Q(source_type__app_label=app_label, source_type__model=model, source_id__in=pks)
             | Q(target_type__app_label=app_label, target_type__model=model, target_id__in=pks)
         )
+
+
+@register_filterset
+class MonitoringCoverageFilterSet(PrimaryModelFilterSet):
+    system = django_filters.MultipleChoiceFilter(choices=MonitoringSystemChoices, distinct=False)
+    state = django_filters.MultipleChoiceFilter(choices=MonitoringStateChoices, distinct=False)
+    check_type = django_filters.MultipleChoiceFilter(
+        choices=MonitoringCheckTypeChoices, method='filter_check_type', label=_('Covers check type')
+    )
+    device_id = django_filters.ModelMultipleChoiceFilter(queryset=Device.objects.all(), label=_('Device (ID)'))
+    virtual_machine_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=VirtualMachine.objects.all(), label=_('Virtual machine (ID)')
+    )
+    has_failing_checks = django_filters.BooleanFilter(method='filter_failing', label=_('Has failing checks'))
+
+    class Meta:
+        model = MonitoringCoverage
+        fields = ('id', 'last_report', 'silent_since', 'agent_version', 'reported_hostname', 'failing_checks',
+                  'description')
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(
+            Q(device__name__icontains=value) | Q(virtual_machine__name__icontains=value)
+            | Q(reported_hostname__icontains=value) | Q(description__icontains=value)
+        )
+
+    def filter_check_type(self, queryset, name, value):
+        return queryset.filter(check_types__overlap=list(value)) if value else queryset
+
+    def filter_failing(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(failing_checks__gt=0) if value else queryset.filter(failing_checks=0)
+
+
+@register_filterset
+class MonitAgentFilterSet(NetBoxModelFilterSet):
+    device_id = django_filters.ModelMultipleChoiceFilter(queryset=Device.objects.all(), label=_('Device (ID)'))
+    virtual_machine_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=VirtualMachine.objects.all(), label=_('Virtual machine (ID)')
+    )
+    mapped = django_filters.BooleanFilter(method='filter_mapped', label=_('Mapped to a host'))
+
+    class Meta:
+        model = MonitAgent
+        fields = ('id', 'monit_id', 'hostname', 'version', 'first_seen', 'last_seen')
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(Q(hostname__icontains=value) | Q(monit_id__icontains=value))
+
+    def filter_mapped(self, queryset, name, value):
+        if value is None:
+            return queryset
+        mapped = Q(device__isnull=False) | Q(virtual_machine__isnull=False)
+        return queryset.filter(mapped) if value else queryset.exclude(mapped)

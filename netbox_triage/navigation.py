@@ -42,6 +42,10 @@ menu = PluginMenu(
             _item('discovery', _('Discoveries')),
             _item('dependency', _('Dependencies')),
         )),
+        (_('Monitoring'), (
+            _item('monitoringcoverage', _('Monitoring coverage')),
+            _item('monitagent', _('Monit agents'), add=False),
+        )),
         (_('Inventory'), (
             _item('hostfacts', _('Host facts'), add=False),
             PluginMenuItem(link='plugins:netbox_triage:quick_add', link_text=_('Quick add hosts'),

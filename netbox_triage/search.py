@@ -52,4 +52,14 @@ class DependencyIndex(SearchIndex):
     display_attrs = ('source', 'kind', 'target', 'port')
 
 
-indexes = [IncidentIndex, TimelineEntryIndex, BusinessImpactIndex, DiscoveryIndex, DependencyIndex]
+class MonitoringCoverageIndex(SearchIndex):
+    model = models.MonitoringCoverage
+    fields = (
+        ('reported_hostname', 300),
+        ('description', 500),
+    )
+    display_attrs = ('system', 'state', 'last_report')
+
+
+indexes = [IncidentIndex, TimelineEntryIndex, BusinessImpactIndex, DiscoveryIndex, DependencyIndex,
+           MonitoringCoverageIndex]

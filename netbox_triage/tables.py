@@ -9,6 +9,8 @@ from .models import *
 
 __all__ = (
     'BusinessImpactTable',
+    'MonitAgentTable',
+    'MonitoringCoverageTable',
     'DependencyTable',
     'DiscoveryTable',
     'HostFactsTable',
@@ -143,6 +145,42 @@ class DependencyTable(PrimaryModelTable):
             'comments', 'tags', 'created', 'last_updated',
         )
         default_columns = ('pk', 'id', 'source', 'kind', 'target', 'port', 'label', 'origin', 'status')
+
+
+class MonitoringCoverageTable(PrimaryModelTable):
+    host = tables.Column(verbose_name=_('Host'), linkify=True, orderable=False, accessor=Accessor('host'))
+    system = columns.ChoiceFieldColumn(verbose_name=_('System'), linkify=True)
+    state = columns.ChoiceFieldColumn(verbose_name=_('State'))
+    check_types = columns.ArrayColumn(verbose_name=_('Check types'))
+    last_report = columns.DateTimeColumn(verbose_name=_('Last report'))
+    silent_since = columns.DateTimeColumn(verbose_name=_('Silent since'))
+    ui_url = tables.URLColumn(verbose_name=_('UI link'))
+    tags = columns.TagColumn(url_name='plugins:netbox_triage:monitoringcoverage_list')
+
+    class Meta(PrimaryModelTable.Meta):
+        model = MonitoringCoverage
+        fields = (
+            'pk', 'id', 'host', 'system', 'state', 'check_types', 'failing_checks', 'last_report', 'silent_since',
+            'poll_interval', 'agent_version', 'reported_hostname', 'ui_url', 'description', 'comments', 'tags',
+            'created', 'last_updated',
+        )
+        default_columns = ('pk', 'host', 'system', 'state', 'check_types', 'failing_checks', 'last_report')
+
+
+class MonitAgentTable(NetBoxTable):
+    hostname = tables.Column(verbose_name=_('Reported hostname'), linkify=True)
+    device = tables.Column(verbose_name=_('Device'), linkify=True)
+    virtual_machine = tables.Column(verbose_name=_('Virtual machine'), linkify=True)
+    first_seen = columns.DateTimeColumn(verbose_name=_('First seen'))
+    last_seen = columns.DateTimeColumn(verbose_name=_('Last seen'))
+    actions = columns.ActionsColumn(actions=('edit', 'delete'))
+
+    class Meta(NetBoxTable.Meta):
+        model = MonitAgent
+        fields = ('pk', 'id', 'hostname', 'monit_id', 'address', 'httpd_address', 'version', 'device',
+                  'virtual_machine', 'match_note', 'reports', 'first_seen', 'last_seen')
+        default_columns = ('pk', 'hostname', 'address', 'version', 'device', 'virtual_machine', 'match_note',
+                           'last_seen')
 
 
 class HostFactsTable(NetBoxTable):

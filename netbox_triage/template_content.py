@@ -129,6 +129,25 @@ class TopologyPanel(PluginTemplateExtension):
         })
 
 
+class CoveragePanel(PluginTemplateExtension):
+    """Device and VM pages: which monitoring systems cover the host, and whether they really report."""
+
+    models = ['dcim.device', 'virtualization.virtualmachine']
+
+    def right_page(self):
+        from .models import MonitoringCoverage
+
+        obj = self.context['object']
+        request = self.context['request']
+        if not request.user.has_perm('netbox_triage.view_monitoringcoverage'):
+            return ''
+        field = 'device' if obj._meta.model_name == 'device' else 'virtual_machine'
+        coverage = MonitoringCoverage.objects.restrict(request.user, 'view').filter(**{field: obj})
+        return self.render('netbox_triage/inc/coverage_panel.html', extra_context={
+            'coverage': list(coverage), 'host_field': field,
+        })
+
+
 class IncidentButtons(PluginTemplateExtension):
     """The incident page's header: download the post-mortem."""
 
@@ -139,4 +158,5 @@ class IncidentButtons(PluginTemplateExtension):
 
 
 template_extensions = [OpenIncidentsPanel, FactsPanel, DiscoveriesPanel, ProbeListButton, SSHConfigListButton,
-                       RunRulesListButton, TopologyPanel, IncidentButtons]
+                       RunRulesListButton, TopologyPanel, IncidentButtons,
+                       CoveragePanel]

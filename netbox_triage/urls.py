@@ -5,6 +5,7 @@ from utilities.urls import get_model_urls
 from . import views
 
 urlpatterns = [
+    path('', views.BoardView.as_view(), name='board'),
     path('incidents/', include(get_model_urls('netbox_triage', 'incident', detail=False))),
     path('incidents/<int:pk>/', include(get_model_urls('netbox_triage', 'incident'))),
     path('affected-objects/', include(get_model_urls('netbox_triage', 'incidentobject', detail=False))),
@@ -19,6 +20,10 @@ urlpatterns = [
     path('discoveries/<int:pk>/', include(get_model_urls('netbox_triage', 'discovery'))),
     path('dependencies/', include(get_model_urls('netbox_triage', 'dependency', detail=False))),
     path('dependencies/<int:pk>/', include(get_model_urls('netbox_triage', 'dependency'))),
+    path('monitoring-coverage/', include(get_model_urls('netbox_triage', 'monitoringcoverage', detail=False))),
+    path('monitoring-coverage/<int:pk>/', include(get_model_urls('netbox_triage', 'monitoringcoverage'))),
+    path('monit-agents/', include(get_model_urls('netbox_triage', 'monitagent', detail=False))),
+    path('monit-agents/<int:pk>/', include(get_model_urls('netbox_triage', 'monitagent'))),
     # Actions that are not views of a model.
     path('host-facts/<int:pk>/accept-hostkey/', views.AcceptHostKeyView.as_view(),
          name='hostfacts_accept_hostkey'),

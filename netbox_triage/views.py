@@ -544,6 +544,110 @@ class DependencyBulkDeleteView(generic.BulkDeleteView):
 
 
 #
+# Monitoring coverage
+#
+
+@register_model_view(MonitoringCoverage, 'list', path='', detail=False)
+class MonitoringCoverageListView(generic.ObjectListView):
+    queryset = MonitoringCoverage.objects.select_related('device', 'virtual_machine').prefetch_related('tags')
+    filterset = filtersets.MonitoringCoverageFilterSet
+    filterset_form = forms.MonitoringCoverageFilterForm
+    table = tables.MonitoringCoverageTable
+
+
+@register_model_view(MonitoringCoverage)
+class MonitoringCoverageView(generic.ObjectView):
+    queryset = MonitoringCoverage.objects.select_related('device', 'virtual_machine')
+    template_name = 'generic/object.html'
+    layout = layout.SimpleLayout(
+        left_panels=[panels.MonitoringCoveragePanel(), panels.CoverageChecksPanel()],
+        right_panels=[panels.CoverageHistoryPanel(), TagsPanel(), CustomFieldsPanel(), CommentsPanel()],
+    )
+
+
+@register_model_view(MonitoringCoverage, 'add', detail=False)
+@register_model_view(MonitoringCoverage, 'edit')
+class MonitoringCoverageEditView(generic.ObjectEditView):
+    queryset = MonitoringCoverage.objects.all()
+    form = forms.MonitoringCoverageForm
+
+
+@register_model_view(MonitoringCoverage, 'delete')
+class MonitoringCoverageDeleteView(generic.ObjectDeleteView):
+    queryset = MonitoringCoverage.objects.all()
+
+
+@register_model_view(MonitoringCoverage, 'bulk_import', path='import', detail=False)
+class MonitoringCoverageBulkImportView(generic.BulkImportView):
+    queryset = MonitoringCoverage.objects.all()
+    model_form = forms.MonitoringCoverageImportForm
+
+
+@register_model_view(MonitoringCoverage, 'bulk_edit', path='edit', detail=False)
+class MonitoringCoverageBulkEditView(generic.BulkEditView):
+    queryset = MonitoringCoverage.objects.select_related('device', 'virtual_machine')
+    filterset = filtersets.MonitoringCoverageFilterSet
+    table = tables.MonitoringCoverageTable
+    form = forms.MonitoringCoverageBulkEditForm
+
+
+@register_model_view(MonitoringCoverage, 'bulk_delete', path='delete', detail=False)
+class MonitoringCoverageBulkDeleteView(generic.BulkDeleteView):
+    queryset = MonitoringCoverage.objects.select_related('device', 'virtual_machine')
+    filterset = filtersets.MonitoringCoverageFilterSet
+    table = tables.MonitoringCoverageTable
+
+
+@register_model_view(MonitAgent, 'list', path='', detail=False)
+class MonitAgentListView(generic.ObjectListView):
+    queryset = MonitAgent.objects.select_related('device', 'virtual_machine')
+    filterset = filtersets.MonitAgentFilterSet
+    filterset_form = forms.MonitAgentFilterForm
+    table = tables.MonitAgentTable
+    actions = (BulkExport, BulkDelete)
+
+
+@register_model_view(MonitAgent)
+class MonitAgentView(generic.ObjectView):
+    queryset = MonitAgent.objects.select_related('device', 'virtual_machine')
+    template_name = 'generic/object.html'
+    layout = layout.SimpleLayout(left_panels=[panels.MonitAgentPanel()], right_panels=[TagsPanel()])
+
+
+@register_model_view(MonitAgent, 'edit')
+class MonitAgentEditView(generic.ObjectEditView):
+    queryset = MonitAgent.objects.all()
+    form = forms.MonitAgentForm
+
+
+@register_model_view(MonitAgent, 'delete')
+class MonitAgentDeleteView(generic.ObjectDeleteView):
+    queryset = MonitAgent.objects.all()
+
+
+@register_model_view(MonitAgent, 'bulk_delete', path='delete', detail=False)
+class MonitAgentBulkDeleteView(generic.BulkDeleteView):
+    queryset = MonitAgent.objects.select_related('device', 'virtual_machine')
+    filterset = filtersets.MonitAgentFilterSet
+    table = tables.MonitAgentTable
+
+
+#
+# The board
+#
+
+class BoardView(LoginRequiredMixin, View):
+    """The plugin's home page: open incidents, fleet sanity in tiles, latest timeline entries, changed hosts."""
+
+    def get(self, request):
+        from .board import board_figures
+
+        return render(request, 'netbox_triage/board.html', {
+            'board': board_figures(request.user, request.GET.get('group_by')),
+        })
+
+
+#
 # Host facts
 #
 

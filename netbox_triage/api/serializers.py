@@ -14,6 +14,8 @@ from ..models import *
 
 __all__ = (
     'BusinessImpactSerializer',
+    'MonitAgentSerializer',
+    'MonitoringCoverageSerializer',
     'DependencySerializer',
     'DiscoverySerializer',
     'HostFactsSerializer',
@@ -167,3 +169,38 @@ class DependencySerializer(PrimaryModelSerializer):
         )
         read_only_fields = ('last_seen',)
         brief_fields = ('id', 'url', 'display', 'kind', 'port', 'label')
+
+
+class MonitoringCoverageSerializer(PrimaryModelSerializer):
+    device = DeviceSerializer(nested=True, required=False, allow_null=True)
+    virtual_machine = VirtualMachineSerializer(nested=True, required=False, allow_null=True)
+    system = ChoiceField(choices=MonitoringSystemChoices)
+    state = ChoiceField(choices=MonitoringStateChoices, required=False)
+
+    class Meta:
+        model = MonitoringCoverage
+        fields = (
+            'id', 'url', 'display_url', 'display', 'device', 'virtual_machine', 'system', 'state', 'checks',
+            'check_types', 'failing_checks', 'last_report', 'silent_since', 'poll_interval', 'agent_version',
+            'agent_uptime', 'reported_hostname', 'ui_url', 'history', 'description', 'owner', 'comments', 'tags',
+            'custom_fields', 'created', 'last_updated',
+        )
+        read_only_fields = ('failing_checks', 'last_report', 'silent_since', 'poll_interval', 'agent_version',
+                            'agent_uptime', 'reported_hostname', 'history')
+        brief_fields = ('id', 'url', 'display', 'system', 'state')
+
+
+class MonitAgentSerializer(NetBoxModelSerializer):
+    device = DeviceSerializer(nested=True, required=False, allow_null=True)
+    virtual_machine = VirtualMachineSerializer(nested=True, required=False, allow_null=True)
+
+    class Meta:
+        model = MonitAgent
+        fields = (
+            'id', 'url', 'display_url', 'display', 'monit_id', 'hostname', 'address', 'httpd_address', 'version',
+            'device', 'virtual_machine', 'match_note', 'first_seen', 'last_seen', 'reports', 'tags', 'created',
+            'last_updated',
+        )
+        read_only_fields = ('monit_id', 'hostname', 'address', 'httpd_address', 'version', 'match_note',
+                            'first_seen', 'last_seen', 'reports')
+        brief_fields = ('id', 'url', 'display', 'hostname')

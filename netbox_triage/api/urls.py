@@ -13,6 +13,8 @@ router.register('timeline-entries', views.TimelineEntryViewSet)
 router.register('host-facts', views.HostFactsViewSet)
 router.register('discoveries', views.DiscoveryViewSet)
 router.register('dependencies', views.DependencyViewSet)
+router.register('monitoring-coverage', views.MonitoringCoverageViewSet)
+router.register('monit-agents', views.MonitAgentViewSet)
 
 urlpatterns = [
     path('probe/', views.ProbeView.as_view(), name='probe'),

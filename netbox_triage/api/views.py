@@ -109,6 +109,19 @@ class DependencyViewSet(NetBoxModelViewSet):
     filterset_class = filtersets.DependencyFilterSet
 
 
+class MonitoringCoverageViewSet(NetBoxModelViewSet):
+    queryset = MonitoringCoverage.objects.select_related('device', 'virtual_machine')
+    serializer_class = serializers.MonitoringCoverageSerializer
+    filterset_class = filtersets.MonitoringCoverageFilterSet
+
+
+class MonitAgentViewSet(NetBoxModelViewSet):
+    queryset = MonitAgent.objects.select_related('device', 'virtual_machine')
+    serializer_class = serializers.MonitAgentSerializer
+    filterset_class = filtersets.MonitAgentFilterSet
+    http_method_names = ['get', 'patch', 'put', 'delete', 'head', 'options']  # agents come from the collector
+
+
 class HostFactsViewSet(NetBoxReadOnlyModelViewSet):
     queryset = HostFacts.objects.select_related('device', 'virtual_machine')
     serializer_class = serializers.HostFactsSerializer

@@ -13,6 +13,7 @@ from ..models import *
 
 __all__ = (
     'BusinessImpactBulkEditForm',
+    'MonitoringCoverageBulkEditForm',
     'DependencyBulkEditForm',
     'DiscoveryBulkEditForm',
     'IncidentBulkEditForm',
@@ -69,3 +70,12 @@ class DependencyBulkEditForm(PrimaryModelBulkEditForm):
     model = Dependency
     fieldsets = (FieldSet('kind', 'status', 'label', 'description', name=_('Dependency')),)
     nullable_fields = ('label', 'description', 'comments')
+
+
+class MonitoringCoverageBulkEditForm(PrimaryModelBulkEditForm):
+    state = ChoiceField(label=_('State'), choices=add_blank_choice(MonitoringStateChoices), required=False)
+    ui_url = forms.URLField(label=_('UI link'), required=False)
+
+    model = MonitoringCoverage
+    fieldsets = (FieldSet('state', 'ui_url', 'description', name=_('Coverage')),)
+    nullable_fields = ('ui_url', 'description', 'comments')

@@ -1,15 +1,18 @@
 from django.contrib.contenttypes.models import ContentType
 from django.utils.translation import gettext_lazy as _
 
+from dcim.models import Device
 from netbox.forms import NetBoxModelImportForm, PrimaryModelImportForm
 from tenancy.models import Tenant
 from utilities.forms.fields import CSVChoiceField, CSVContentTypeField, CSVModelChoiceField
+from virtualization.models import VirtualMachine
 
 from ..choices import *
 from ..models import *
 
 __all__ = (
     'BusinessImpactImportForm',
+    'MonitoringCoverageImportForm',
     'DependencyImportForm',
     'DiscoveryImportForm',
     'IncidentImportForm',
@@ -105,3 +108,16 @@ class DependencyImportForm(PrimaryModelImportForm):
         model = Dependency
         fields = ('source_type', 'source_id', 'target_type', 'target_id', 'kind', 'port', 'label', 'status',
                   'description', 'owner', 'comments', 'tags')
+
+
+class MonitoringCoverageImportForm(PrimaryModelImportForm):
+    device = CSVModelChoiceField(label=_('Device'), queryset=Device.objects.all(), to_field_name='name',
+                                 required=False)
+    virtual_machine = CSVModelChoiceField(label=_('Virtual machine'), queryset=VirtualMachine.objects.all(),
+                                          to_field_name='name', required=False)
+    system = CSVChoiceField(label=_('System'), choices=MonitoringSystemChoices)
+    state = CSVChoiceField(label=_('State'), choices=MonitoringStateChoices, required=False)
+
+    class Meta:
+        model = MonitoringCoverage
+        fields = ('device', 'virtual_machine', 'system', 'state', 'ui_url', 'description', 'owner', 'comments', 'tags')

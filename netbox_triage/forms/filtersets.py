@@ -14,6 +14,8 @@ from ..models import *
 
 __all__ = (
     'BusinessImpactFilterForm',
+    'MonitAgentFilterForm',
+    'MonitoringCoverageFilterForm',
     'DependencyFilterForm',
     'DiscoveryFilterForm',
     'HostFactsFilterForm',
@@ -138,4 +140,33 @@ class DependencyFilterForm(PrimaryModelFilterSetForm):
     virtual_machine_id = DynamicModelMultipleChoiceField(
         queryset=VirtualMachine.objects.all(), required=False, label=_('Virtual machine'))
     cluster_id = DynamicModelMultipleChoiceField(queryset=Cluster.objects.all(), required=False, label=_('Cluster'))
+    tag = TagFilterField(model)
+
+
+class MonitoringCoverageFilterForm(PrimaryModelFilterSetForm):
+    model = MonitoringCoverage
+    fieldsets = (
+        FieldSet('q', 'filter_id', 'tag'),
+        FieldSet('system', 'state', 'check_type', 'has_failing_checks', name=_('Coverage')),
+        FieldSet('device_id', 'virtual_machine_id', name=_('Host')),
+    )
+    system = forms.MultipleChoiceField(label=_('System'), choices=MonitoringSystemChoices, required=False)
+    state = forms.MultipleChoiceField(label=_('State'), choices=MonitoringStateChoices, required=False)
+    check_type = forms.MultipleChoiceField(label=_('Covers check type'), choices=MonitoringCheckTypeChoices,
+                                           required=False)
+    has_failing_checks = forms.NullBooleanField(
+        label=_('Has failing checks'), required=False, widget=forms.Select(choices=BOOLEAN_WITH_BLANK_CHOICES)
+    )
+    device_id = DynamicModelMultipleChoiceField(queryset=Device.objects.all(), required=False, label=_('Device'))
+    virtual_machine_id = DynamicModelMultipleChoiceField(
+        queryset=VirtualMachine.objects.all(), required=False, label=_('Virtual machine'))
+    tag = TagFilterField(model)
+
+
+class MonitAgentFilterForm(NetBoxModelFilterSetForm):
+    model = MonitAgent
+    fieldsets = (FieldSet('q', 'filter_id', 'tag'), FieldSet('mapped', name=_('Agent')))
+    mapped = forms.NullBooleanField(
+        label=_('Mapped to a host'), required=False, widget=forms.Select(choices=BOOLEAN_WITH_BLANK_CHOICES)
+    )
     tag = TagFilterField(model)

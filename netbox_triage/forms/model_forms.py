@@ -12,11 +12,14 @@ from utilities.forms.rendering import FieldSet
 from utilities.forms.widgets import DateTimePicker
 from virtualization.models import Cluster, VirtualMachine
 
+from ..choices import MonitoringCheckTypeChoices
 from ..models import *
 from ..settings import get_setting
 
 __all__ = (
     'BusinessImpactForm',
+    'MonitAgentForm',
+    'MonitoringCoverageForm',
     'DependencyForm',
     'DiscoveryForm',
     'IncidentForm',
@@ -295,3 +298,38 @@ class DependencyForm(PrimaryModelForm):
                 if name in errors.error_dict and name not in self.fields:
                     errors.error_dict.setdefault(NON_FIELD_ERRORS, []).extend(errors.error_dict.pop(name))
         super()._update_errors(errors)
+
+
+class MonitoringCoverageForm(PrimaryModelForm):
+    """What a person records: which system watches a host, in which state, checking what. Monit rows are kept
+    by the collector from Monit's own reports."""
+
+    device = DynamicModelChoiceField(queryset=Device.objects.all(), required=False, label=_('Device'))
+    virtual_machine = DynamicModelChoiceField(
+        queryset=VirtualMachine.objects.all(), required=False, label=_('Virtual machine'))
+    check_types = forms.MultipleChoiceField(label=_('Check types'), choices=MonitoringCheckTypeChoices,
+                                            required=False)
+
+    fieldsets = (
+        FieldSet('device', 'virtual_machine', name=_('Host (choose one)')),
+        FieldSet('system', 'state', 'check_types', 'ui_url', 'tags', name=_('Coverage')),
+    )
+
+    class Meta:
+        model = MonitoringCoverage
+        fields = ('device', 'virtual_machine', 'system', 'state', 'check_types', 'ui_url', 'description', 'owner',
+                  'comments', 'tags')
+
+
+class MonitAgentForm(NetBoxModelForm):
+    """Map a Monit agent the collector could not match to its device or virtual machine."""
+
+    device = DynamicModelChoiceField(queryset=Device.objects.all(), required=False, label=_('Device'))
+    virtual_machine = DynamicModelChoiceField(
+        queryset=VirtualMachine.objects.all(), required=False, label=_('Virtual machine'))
+
+    fieldsets = (FieldSet('device', 'virtual_machine', 'tags', name=_('Map to (choose one)')),)
+
+    class Meta:
+        model = MonitAgent
+        fields = ('device', 'virtual_machine', 'tags')

@@ -12,6 +12,7 @@ from .. import models
 
 __all__ = (
     'BusinessImpactFilter',
+    'MonitoringCoverageFilter',
     'DependencyFilter',
     'DiscoveryFilter',
     'HostFactsFilter',
@@ -106,3 +107,12 @@ class DependencyFilter(PrimaryModelFilter):
     origin: StrFilterLookup | None = strawberry_django.filter_field()
     status: StrFilterLookup | None = strawberry_django.filter_field()
     label: StrFilterLookup | None = strawberry_django.filter_field()
+
+
+@register_filter(models.MonitoringCoverage, lookups=True)
+class MonitoringCoverageFilter(PrimaryModelFilter):
+    device_id: ID | None = strawberry_django.filter_field()
+    virtual_machine_id: ID | None = strawberry_django.filter_field()
+    system: StrFilterLookup | None = strawberry_django.filter_field()
+    state: StrFilterLookup | None = strawberry_django.filter_field()
+    last_report: DatetimeFilterLookup | None = strawberry_django.filter_field()

@@ -24,6 +24,9 @@ class TriageQuery:
     dependency: DependencyType = strawberry_django.field()
     dependency_list: list[DependencyType] = strawberry_django.field()
 
+    monitoring_coverage: MonitoringCoverageType = strawberry_django.field()
+    monitoring_coverage_list: list[MonitoringCoverageType] = strawberry_django.field()
+
     host_facts: HostFactsType = strawberry_django.field()
     host_facts_list: list[HostFactsType] = strawberry_django.field()
 

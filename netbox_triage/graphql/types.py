@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     'BusinessImpactType',
+    'MonitoringCoverageType',
     'DependencyType',
     'DiscoveryType',
     'HostFactsType',
@@ -89,3 +90,10 @@ class DiscoveryType(PrimaryObjectType):
 class DependencyType(PrimaryObjectType):
     source_type: Annotated['ContentTypeType', strawberry.lazy('netbox.graphql.types')]
     target_type: Annotated['ContentTypeType', strawberry.lazy('netbox.graphql.types')]
+
+
+@register_type(models.MonitoringCoverage, exclude=('check_types',), filters=MonitoringCoverageFilter, pagination=True)
+class MonitoringCoverageType(PrimaryObjectType):
+    device: Annotated['DeviceType', strawberry.lazy('dcim.graphql.types')] | None
+    virtual_machine: Annotated['VirtualMachineType', strawberry.lazy('virtualization.graphql.types')] | None
+    check_types: list[str]

@@ -4,6 +4,10 @@ from netbox.ui import attrs, panels
 
 __all__ = (
     'BusinessImpactPanel',
+    'CoverageChecksPanel',
+    'CoverageHistoryPanel',
+    'MonitAgentPanel',
+    'MonitoringCoveragePanel',
     'DependencyPanel',
     'DiscoveryPanel',
     'EvidencePanel',
@@ -135,3 +139,47 @@ class DependencyPanel(panels.ObjectAttributesPanel):
     status = attrs.ChoiceAttr('status')
     last_seen = attrs.DateTimeAttr('last_seen', label=_('Last seen'))
     description = attrs.TextAttr('description')
+
+
+class MonitoringCoveragePanel(panels.ObjectAttributesPanel):
+    host = attrs.TemplatedAttr('host', label=_('Host'), template_name='netbox_triage/attrs/host.html')
+    system = attrs.ChoiceAttr('system')
+    state = attrs.ChoiceAttr('state')
+    check_types = attrs.TextAttr('check_types', label=_('Check types'))
+    failing_checks = attrs.NumericAttr('failing_checks', label=_('Failing checks'))
+    last_report = attrs.DateTimeAttr('last_report', label=_('Last report'))
+    silent_since = attrs.DateTimeAttr('silent_since', label=_('Silent since'))
+    poll_interval = attrs.NumericAttr('poll_interval', label=_('Poll interval (s)'))
+    agent_version = attrs.TextAttr('agent_version', label=_('Agent version'))
+    agent_uptime = attrs.NumericAttr('agent_uptime', label=_('Agent uptime (s)'))
+    reported_hostname = attrs.TextAttr('reported_hostname', label=_('Reported hostname'))
+    ui_url = attrs.TextAttr('ui_url', label=_('UI link'))
+    description = attrs.TextAttr('description')
+
+
+class CoverageChecksPanel(panels.TemplatePanel):
+    """The checks the system reported, with their states (text from the monitored host: escaped)."""
+
+    def __init__(self, **kwargs):
+        super().__init__('netbox_triage/panels/coverage_checks.html', title=_('Checks'), **kwargs)
+
+
+class CoverageHistoryPanel(panels.TemplatePanel):
+    """The recent reports and events, as plain text (they quote Monit's messages)."""
+
+    def __init__(self, **kwargs):
+        super().__init__('netbox_triage/panels/coverage_history.html', title=_('Recent history'), **kwargs)
+
+
+class MonitAgentPanel(panels.ObjectAttributesPanel):
+    hostname = attrs.TextAttr('hostname', label=_('Reported hostname'))
+    monit_id = attrs.TextAttr('monit_id', label=_('Monit ID'))
+    address = attrs.TextAttr('address', label=_('Reported from'))
+    httpd_address = attrs.TextAttr('httpd_address', label=_('Monit HTTP address'))
+    version = attrs.TextAttr('version', label=_('Monit version'))
+    device = attrs.RelatedObjectAttr('device', linkify=True)
+    virtual_machine = attrs.RelatedObjectAttr('virtual_machine', linkify=True)
+    match_note = attrs.TextAttr('match_note', label=_('Match'))
+    reports = attrs.NumericAttr('reports')
+    first_seen = attrs.DateTimeAttr('first_seen', label=_('First seen'))
+    last_seen = attrs.DateTimeAttr('last_seen', label=_('Last seen'))
