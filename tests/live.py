@@ -148,3 +148,129 @@ class RealSshd:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+# An instance of its own ---------------------------------------------------------------------------------------
+# For a test module that must not share state with the other end-to-end tests: its own database (copied from
+# the migrated template, then migrated), its own Redis databases, its own RQ worker, a free (or given) port.
+
+TEMPLATE_DB = os.environ.get('TRIAGE_TEMPLATE_DB_NAME', 'netbox_triage_template')
+
+
+def _psql(sql):
+    return subprocess.run(['psql', '-h', '127.0.0.1', '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', sql],
+                          capture_output=True, text=True, timeout=120)
+
+
+class IsolatedNetBox(LiveNetBox):
+    """A live NetBox and an RQ worker on a fresh copy of the template database and their own Redis databases
+    (``redis_db`` for tasks, ``redis_db + 1`` for caching). ``stop()`` stops both and drops the database
+    (unless ``keep_db``)."""
+
+    def __init__(self, database, redis_db, port=None, keep_db=False):
+        super().__init__()
+        if not database.isidentifier() or not database.islower():
+            raise ValueError(f'database name {database!r}: lower-case letters, digits and _ only')
+        self.database, self.redis_db, self.keep_db = database, int(redis_db), keep_db
+        if port:
+            self.port = int(port)
+            self.url = f'http://127.0.0.1:{self.port}'
+            self.log = INSTANCE / 'log' / f'e2e-web-{self.port}.log'
+        self.worker = None
+
+    def environment(self):
+        env = environment()
+        env.update({'TRIAGE_DB_NAME': self.database, 'TRIAGE_REDIS_DB': str(self.redis_db)})
+        return env
+
+    def netbox(self, *args, check=True, timeout=600):
+        """Run a `netbox` management command against this instance's database."""
+        return subprocess.run([str(NETBOX), *args], env=self.environment(), check=check, timeout=timeout,
+                              capture_output=True, text=True)
+
+    def create_database(self):
+        """A fresh copy of the template (retried while another session copies it), migrated."""
+        _psql(f'DROP DATABASE IF EXISTS {self.database}')
+        deadline = time.monotonic() + 300
+        while True:
+            result = _psql(f'CREATE DATABASE {self.database} OWNER netbox_triage TEMPLATE {TEMPLATE_DB}')
+            if result.returncode == 0:
+                break
+            if 'is being accessed by other users' not in result.stderr or time.monotonic() > deadline:
+                raise RuntimeError(f'cannot create {self.database}: {result.stderr.strip()}')
+            time.sleep(3)
+        self.netbox('migrate', '--no-input', '-v', '0', timeout=1200)  # a migration newer than the template
+
+    def flush_redis(self):
+        """Forget queued jobs and cache entries an earlier, interrupted run left in this instance's Redis DBs."""
+        import redis
+
+        for number in (self.redis_db, self.redis_db + 1):
+            redis.Redis(host='127.0.0.1', port=6379, db=number).flushdb()
+
+    def start(self):
+        self.create_database()
+        self.flush_redis()
+        self.netbox('shell', '--no-imports', '-c', (
+            'from users.models import User\n'
+            f'u, _ = User.objects.get_or_create(username={USERNAME!r}, defaults={{"is_superuser": True}})\n'
+            f'u.set_password({PASSWORD!r}); u.save()\n'
+        ))
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self._log_file = self.log.open('w')
+        self.process = subprocess.Popen(
+            [str(NETBOX), 'runserver', f'127.0.0.1:{self.port}', '--noreload', '--insecure'],
+            env=self.environment(), stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.worker_log = INSTANCE / 'log' / f'e2e-worker-{self.port}.log'
+        self._worker_log_file = self.worker_log.open('w')
+        self.worker = subprocess.Popen(
+            [str(NETBOX), 'rqworker', 'high', 'default', 'low'], env=self.environment(),
+            stdout=self._worker_log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f'NetBox exited early; see {self.log}:\n{self.log.read_text()[-2000:]}')
+            try:
+                with urllib.request.urlopen(f'{self.url}/login/', timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            self.stop()
+            raise RuntimeError(f'NetBox did not answer on {self.url} within 180 s; see {self.log}')
+        self.token = self.provision_token(USERNAME, PASSWORD)
+        return self
+
+    def stop(self):
+        super().stop()
+        if self.worker and self.worker.poll() is None:
+            os.killpg(self.worker.pid, signal.SIGTERM)
+            try:
+                self.worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.worker.pid, signal.SIGKILL)
+        if getattr(self, '_worker_log_file', None):
+            self._worker_log_file.close()
+        if not self.keep_db:
+            _psql(f'DROP DATABASE IF EXISTS {self.database} WITH (FORCE)')
+
+
+def wait_for_jobs(session, url, job_ids, timeout=180):
+    """Wait until NetBox's jobs `job_ids` end; returns {id: job JSON}. Raises AssertionError on a failure."""
+    deadline = time.monotonic() + timeout
+    done = {}
+    for job_id in job_ids:
+        while True:
+            job = session.get(f'{url}/api/core/jobs/{job_id}/', timeout=30).json()
+            if job['status']['value'] in ('completed', 'errored', 'failed'):
+                if job['status']['value'] != 'completed':
+                    raise AssertionError(f'job {job_id} ({job["name"]}) ended {job["status"]["value"]}: '
+                                         f'{job.get("error")}')
+                done[job_id] = job
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f'job {job_id} ({job["name"]}) still {job["status"]["value"]} after {timeout} s')
+            time.sleep(1)
+    return done
