@@ -280,11 +280,15 @@ def record_findings(findings, per_host_rules=(), host_keys=None, fleet_rules=(),
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute('SELECT pg_advisory_xact_lock(%s)', [RECORD_LOCK])
-        existing = {(d.rule, d.subject_key, d.fingerprint): d
-                    for d in Discovery.objects.filter(scope).prefetch_related('tags')}
+        # Known discoveries as plain rows (no model instances, no tags): most are only seen again. Full
+        # instances, for snapshots and the changelog, are loaded for the few that change.
+        fields = ('pk', 'rule', 'subject_key', 'fingerprint', 'status', *CONTENT_FIELDS)
+        existing = {(row[1], row[2], row[3]): dict(zip(fields, row))
+                    for row in Discovery.objects.filter(scope).values_list(*fields)}
         affected = _open_incidents_by_object()
 
-        created, changed, raised, resolved, touched = [], [], [], [], []
+        created, raised, touched = [], [], []
+        reopen, update, resolve = {}, {}, []  # pk -> new values; pks
         seen = set()
         for finding in findings:
             key = (finding.rule, finding.subject or '', finding.fingerprint)
@@ -297,8 +301,8 @@ def record_findings(findings, per_host_rules=(), host_keys=None, fleet_rules=(),
                 'evidence_text': finding.evidence_text, 'recommendation': finding.recommendation,
                 'object_type_id': object_type.pk if object_type else None, 'object_id': object_id,
             }
-            discovery = existing.pop(key, None)
-            if discovery is None:
+            row = existing.pop(key, None)
+            if row is None:
                 discovery = Discovery(rule=finding.rule, subject_key=finding.subject or '',
                                       fingerprint=finding.fingerprint, status=DiscoveryStatusChoices.OPEN,
                                       first_seen=now, last_seen=now, created=now, last_updated=now, **values)
@@ -307,39 +311,49 @@ def record_findings(findings, per_host_rules=(), host_keys=None, fleet_rules=(),
                 discovery._prefetched_objects_cache = {'tags': Tag.objects.none()}
                 created.append(discovery)
                 raised.append(discovery)
-            elif discovery.status == DiscoveryStatusChoices.FALSE_POSITIVE:
-                touched.append(discovery.pk)
+            elif row['status'] == DiscoveryStatusChoices.FALSE_POSITIVE:
+                touched.append(row['pk'])
                 summary.quiet += 1
-            elif discovery.status == DiscoveryStatusChoices.RESOLVED:
-                discovery.snapshot()
-                _assign(discovery, values)
-                discovery.status, discovery.resolved_at = DiscoveryStatusChoices.OPEN, None
-                discovery.last_seen = discovery.last_updated = now
-                changed.append(discovery)
-                raised.append(discovery)
-                summary.reopened += 1
-            elif any(getattr(discovery, name) != value for name, value in values.items()):
-                discovery.snapshot()
-                _assign(discovery, values)
-                discovery.last_seen = discovery.last_updated = now
-                changed.append(discovery)
-                summary.updated += 1
+            elif row['status'] == DiscoveryStatusChoices.RESOLVED:
+                reopen[row['pk']] = values
+            elif any(row[name] != value for name, value in values.items()):
+                update[row['pk']] = values
             else:
-                touched.append(discovery.pk)
+                touched.append(row['pk'])
                 summary.unchanged += 1
-        for discovery in existing.values():
-            if discovery.status not in DiscoveryStatusChoices.ACTIVE:
-                continue
+        resolve = [row['pk'] for row in existing.values() if row['status'] in DiscoveryStatusChoices.ACTIVE]
+
+        changed, resolved = [], []
+        full = Discovery.objects.prefetch_related('tags').in_bulk([*reopen, *update, *resolve])
+        for pk, values in reopen.items():
+            discovery = full[pk]
+            discovery.snapshot()
+            _assign(discovery, values)
+            discovery.status, discovery.resolved_at = DiscoveryStatusChoices.OPEN, None
+            discovery.last_seen = discovery.last_updated = now
+            changed.append(discovery)
+            raised.append(discovery)
+        for pk, values in update.items():
+            discovery = full[pk]
+            discovery.snapshot()
+            _assign(discovery, values)
+            discovery.last_seen = discovery.last_updated = now
+            changed.append(discovery)
+        for pk in resolve:
+            discovery = full[pk]
             discovery.snapshot()
             discovery.status, discovery.resolved_at, discovery.last_updated = (
                 DiscoveryStatusChoices.RESOLVED, now, now)
             changed.append(discovery)
             resolved.append(discovery)
+        summary.reopened, summary.updated = len(reopen), len(update)
         summary.created = len(created)
         summary.resolved = len(resolved)
 
-        for start in range(0, len(touched), 5000):
-            Discovery.objects.filter(pk__in=touched[start:start + 5000]).update(last_seen=now)
+        if touched:  # one statement whatever the number: the ids travel as one array parameter
+            with connection.cursor() as cursor:
+                cursor.execute(f'UPDATE {Discovery._meta.db_table} SET last_seen = %s WHERE id = ANY(%s)',
+                               [now, touched])
         Discovery.objects.bulk_create(created, batch_size=BATCH)
         Discovery.objects.bulk_update(
             changed, [*CONTENT_FIELDS, 'status', 'resolved_at', 'last_seen', 'last_updated'], batch_size=BATCH
