@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -37,6 +37,50 @@ from .ui import panels
 # How many timeline entries the incident page shows before linking to the full list.
 TIMELINE_PAGE_SIZE = 100
 DISCOVERY_PAGE_SIZE = 20
+
+
+AFFECTED_HOSTS_SHOWN = 100
+
+
+def affected_hosts(incident, user):
+    """The incident's devices and VMs (directly, through a cluster or a service) with their probe status, worst
+    open discovery and best monitoring state: the workspace's "how sane are the hosts we are fighting for"."""
+    from .collector.summary import host_state
+    from .exporters.topology import incident_hosts
+    from .rules.base import max_severity
+
+    def _can_view(user, model):
+        return user.has_perm(f'{model._meta.app_label}.view_{model._meta.model_name}')
+
+    devices, vms = incident_hosts(incident)
+    rows = []
+    for queryset, kind in ((devices, 'device'), (vms, 'virtualmachine')):
+        queryset = queryset.restrict(user, 'view').select_related('triage_facts').order_by('name')
+        rows += [(kind, host) for host in queryset[:AFFECTED_HOSTS_SHOWN]]
+    rows = rows[:AFFECTED_HOSTS_SHOWN]
+    keys = [f'{host._meta.label_lower}:{host.pk}' for _kind, host in rows]
+    severities, coverage = {}, {}
+    if _can_view(user, Discovery):
+        for key, severity in Discovery.objects.restrict(user, 'view').active().filter(
+                subject_key__in=keys).values_list('subject_key', 'severity'):
+            severities.setdefault(key, []).append(severity)
+    if _can_view(user, MonitoringCoverage):
+        for device_id, vm_id, state in MonitoringCoverage.objects.restrict(user, 'view').filter(
+                Q(device__in=[h.pk for k, h in rows if k == 'device'])
+                | Q(virtual_machine__in=[h.pk for k, h in rows if k == 'virtualmachine'])
+        ).values_list('device_id', 'virtual_machine_id', 'state'):
+            key = f'dcim.device:{device_id}' if device_id else f'virtualization.virtualmachine:{vm_id}'
+            coverage.setdefault(key, []).append(state)
+    result = []
+    for (kind, host), key in zip(rows, keys):
+        facts = getattr(host, 'triage_facts', None)
+        found = severities.get(key, [])
+        result.append({
+            'host': host, 'facts': facts, 'discoveries': len(found),
+            'worst': max_severity(found) if found else None,
+            'monitoring': host_state(coverage.get(key, [])) if _can_view(user, MonitoringCoverage) else None,
+        })
+    return result
 
 
 def incidents_with_figures():
@@ -101,6 +145,7 @@ class IncidentView(generic.ObjectView):
             CommentsPanel(),
         ],
         bottom_panels=[
+            panels.AffectedHostsPanel(),
             panels.IncidentDiscoveriesPanel(),
             panels.TimelinePanel(),
         ],
@@ -127,6 +172,7 @@ class IncidentView(generic.ObjectView):
             summary, error, chart = None, str(exc), None
         discoveries = Discovery.objects.restrict(request.user, 'view').for_incident(instance).active()
         return {
+            'affected_hosts': affected_hosts(instance, request.user),
             'discovery_counts': severity_counts(discoveries),
             'discoveries': list(
                 discoveries.select_related('object_type').prefetch_related('object')

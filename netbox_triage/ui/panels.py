@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from netbox.ui import attrs, panels
 
 __all__ = (
+    'AffectedHostsPanel',
     'BusinessImpactPanel',
     'CoverageChecksPanel',
     'CoverageHistoryPanel',
@@ -183,3 +184,10 @@ class MonitAgentPanel(panels.ObjectAttributesPanel):
     reports = attrs.NumericAttr('reports')
     first_seen = attrs.DateTimeAttr('first_seen', label=_('First seen'))
     last_seen = attrs.DateTimeAttr('last_seen', label=_('Last seen'))
+
+
+class AffectedHostsPanel(panels.TemplatePanel):
+    """The incident's hosts at a glance: probe status, OS, worst open discovery, monitoring."""
+
+    def __init__(self, **kwargs):
+        super().__init__('netbox_triage/panels/affected_hosts.html', title=_('Affected hosts'), **kwargs)
