@@ -156,17 +156,20 @@ class BrowserNightTest(unittest.TestCase):
         paths = ['/plugins/triage/', '/plugins/triage/incidents/', '/plugins/triage/discoveries/',
                  '/plugins/triage/dependencies/', '/plugins/triage/host-facts/', '/plugins/triage/timeline-entries/',
                  '/plugins/triage/business-impacts/', '/plugins/triage/affected-objects/',
-                 '/plugins/triage/quick-add/', '/dcim/devices/', '/virtualization/virtual-machines/']
+                 '/plugins/triage/quick-add/', '/plugins/triage/monitoring-coverage/', '/plugins/triage/monit-agents/',
+                 '/dcim/devices/', '/virtualization/virtual-machines/']
         for dark in (False, True):
             page, errors = self.new_page(dark=dark)
             incident = self.incident_url(page)
-            for path in paths + [incident]:
+            topology = f'/plugins/triage/topology/netbox_triage.incident/{incident.rstrip("/").rsplit("/", 1)[-1]}/'
+            for path in paths + [incident, topology]:
                 self.open(page, path)
                 if dark:
                     self.assertEqual(page.evaluate("document.documentElement.getAttribute('data-bs-theme')"), 'dark')
             # The first row of each list, opened.
             for path in ('/plugins/triage/discoveries/', '/plugins/triage/dependencies/',
-                         '/plugins/triage/host-facts/', '/virtualization/clusters/', '/dcim/sites/'):
+                         '/plugins/triage/host-facts/', '/plugins/triage/monitoring-coverage/',
+                         '/virtualization/clusters/', '/dcim/sites/', '/dcim/devices/'):
                 self.open(page, path)
                 link = page.locator('table.object-list tbody a[href]').first
                 if link.count():

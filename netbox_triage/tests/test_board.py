@@ -23,6 +23,7 @@ from dcim.models import Device, DeviceRole, DeviceType, Manufacturer, Site
 from extras.models import Tag
 from users.models import ObjectPermission, User
 from utilities.testing import TestCase
+from utilities.testing.query_counts import assert_expected_query_count
 from virtualization.models import Cluster, ClusterType, VirtualMachine
 
 from netbox_triage.board import (
@@ -398,6 +399,9 @@ class BoardTemplateTest(BoardDataMixin, TestCase):
 class BoardQueryCountTest(TestCase):
     """The same number of queries for N and 2N hosts, discoveries and timeline entries."""
 
+    model = Incident
+    query_count_model_label = 'board'
+
     user_permissions = VIEW_ALL
 
     @classmethod
@@ -461,6 +465,8 @@ class BoardQueryCountTest(TestCase):
         self.assertEqual(url, '/plugins/triage/')
         self.add_hosts(6)
         self.client.get(url)
+        with assert_expected_query_count(self, 'board_page'):  # baseline in query_counts.json
+            self.client.get(url + '?group_by=tag')
         with CaptureQueriesContext(connection) as ctx:
             response = self.client.get(url + '?group_by=tag')
         self.assertHttpStatus(response, 200)
