@@ -13,7 +13,6 @@ import subprocess
 import time
 import unittest
 
-from netbox_triage.fleet.manifest import seed_fleet
 from tests.live import INSTANCE, NETBOX, PASSWORD, USERNAME, environment, live_netbox, netbox
 
 CHROMIUM = '/usr/bin/chromium'
@@ -28,13 +27,13 @@ except ImportError:  # pragma: no cover - the dev extra installs it
     sync_playwright = None
 
 
-def _fleet_is_up():
-    """The demo's own fleet (make demo) may already serve the seed addresses; the test then uses it."""
-    import socket
+# This test's own seed fleet: the seed addresses (10.0.x.y in NetBox) mapped to 127.107.x.y, so it runs beside
+# the demo's fleet (127.100.x.y) and the other end-to-end tests'.
+FLEET_PREFIX = '127.107'
 
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex((seed_fleet()[0].address, 2222)) == 0
+
+def fleet_address(netbox_address):
+    return f'{FLEET_PREFIX}.{".".join(netbox_address.split(".")[2:4])}'
 
 
 @unittest.skipUnless(sync_playwright and os.path.exists(CHROMIUM), 'needs playwright and Debian chromium')
@@ -44,16 +43,26 @@ class BrowserNightTest(unittest.TestCase):
     def setUpClass(cls):
         cls.server = live_netbox()
         netbox('triage_demo')
-        cls.fleet = cls.web = None
-        if not _fleet_is_up():
-            from netbox_triage.fleet.server import FleetServer
-            from netbox_triage.fleet.web import start_seed_web
+        from netbox_triage.fleet.manifest import SEED_HOSTS, FleetHost
+        from netbox_triage.fleet.server import FleetServer
+        from netbox_triage.fleet.web import start_seed_web
 
-            public_key = (INSTANCE / 'ssh' / 'id_ed25519.pub').read_text()
-            hosts = seed_fleet(port=2222)
-            cls.fleet = FleetServer(hosts, state_dir=INSTANCE / 'e2e-browser-fleet', authorized_keys=[public_key])
-            cls.fleet.start()
-            cls.web = start_seed_web(hosts)
+        public_key = (INSTANCE / 'ssh' / 'id_ed25519.pub').read_text()
+        hosts = [FleetHost(address=fleet_address(address), port=2222, profile=profile, name=name,
+                           netbox_address=address) for name, address, profile in SEED_HOSTS]
+        cls.fleet = FleetServer(hosts, state_dir=INSTANCE / 'e2e-browser-fleet', authorized_keys=[public_key])
+        cls.fleet.start()
+        cls.web = start_seed_web(hosts)
+        # Point each seed host's triage.ssh override at this fleet (the demo points them at its own).
+        netbox('shell', '--no-imports', '-c', (
+            'from dcim.models import Device\n'
+            'from virtualization.models import VirtualMachine\n'
+            f'mapping = {({h.name: h.address for h in hosts})!r}\n'
+            'for model in (Device, VirtualMachine):\n'
+            '    for host in model.objects.filter(name__in=mapping):\n'
+            '        host.local_context_data = {"triage": {"ssh": {"host": mapping[host.name], "port": 2222}}}\n'
+            '        host.save()\n'
+        ))
         cls.worker = subprocess.Popen(
             [str(NETBOX), 'rqworker', 'high', 'default', 'low'], env=environment(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -80,10 +89,9 @@ class BrowserNightTest(unittest.TestCase):
         cls.playwright.stop()
         cls.worker.terminate()
         cls.worker.wait(timeout=30)
-        for web in cls.web or ():
+        for web in cls.web:
             web.shutdown()
-        if cls.fleet:
-            cls.fleet.stop()
+        cls.fleet.stop()
 
     def new_page(self, dark=False):
         context = self.browser.new_context(viewport={'width': 1440, 'height': 1100}, accept_downloads=True)
@@ -141,8 +149,8 @@ class BrowserNightTest(unittest.TestCase):
         if shutil.which('ssh'):
             resolved = subprocess.run(['ssh', '-G', '-F', str(download.value.path()), 'be-1'], capture_output=True,
                                       text=True, check=True).stdout
-            # The demo maps be-1 (10.0.11.1 in NetBox) to its loopback address: the export dials what the probe does.
-            self.assertIn('hostname 127.100.11.1', resolved)
+            # be-1 (10.0.11.1 in NetBox) is mapped to this test's fleet: the export dials what the probe does.
+            self.assertIn(f'hostname {fleet_address("10.0.11.1")}', resolved)
             self.assertIn('port 2222', resolved)
         page.locator('button:has-text("Post-mortem")').click()
         with page.expect_download() as download:
