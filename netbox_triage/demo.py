@@ -5,6 +5,7 @@ Hosts carry their 10.0.x.y addresses in NetBox, as in the seed. Each one's local
 plugin opens for the demo stays on 127.0.0.0/8.
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -30,8 +31,9 @@ from .choices import (
 )
 from .models import BusinessImpact, Dependency, Incident, IncidentObject, TimelineEntry
 
-__all__ = ('DEMO_COVERAGE', 'DEMO_DEPENDENCIES', 'DEMO_HOSTS', 'FLEET_PORT', 'create_demo_coverage',
-           'create_demo_dependencies', 'load_demo', 'loopback_for')
+__all__ = ('DEMO_COVERAGE', 'DEMO_DEPENDENCIES', 'DEMO_HOSTS', 'DEMO_MONIT_DAEMONS', 'FLEET_PORT',
+           'create_demo_agents', 'create_demo_coverage', 'create_demo_dependencies', 'demo_monit_id', 'load_demo',
+           'loopback_for')
 
 # The simulated fleet listens on this port of each host's loopback address.
 FLEET_PORT = 2222
@@ -179,6 +181,7 @@ def load_demo(now=None):
     incident, created = _incident(hosts, clusters, tenant, now)
     create_demo_dependencies(hosts)
     create_demo_coverage(hosts, now)
+    create_demo_agents(hosts, now)
     return {'hosts': hosts, 'incident': incident, 'incident_created': created}
 
 
@@ -221,7 +224,8 @@ def create_demo_dependencies(hosts=None):
 # report). Monit rows look like the collector's (the checks of the exported monitrc); the backends' Monit on be-3
 # and the replica's went silent; the database has a Prometheus someone set up; haproxy-2, redis-2 and fe-3 have
 # nothing (fe-3's New Relic is only planned). Reporting rows stay "reporting" only while reports arrive: the
-# silence job marks them silent after three missed cycles unless a real Monit reports (docs/monitoring.md).
+# silence job marks them silent after three missed cycles unless a real Monit reports. `make demo` starts one
+# real monit daemon per reporting row (DEMO_MONIT_DAEMONS, scripts/demo_monit.sh; docs/monitoring.md).
 DEMO_COVERAGE = (
     ('haproxy-1', 'monit', 'reporting', None, 0),
     ('be-1', 'monit', 'reporting', None, 0),
@@ -290,5 +294,48 @@ def create_demo_coverage(hosts=None, now=None):
                           ui_url='http://10.0.13.1:9090/targets',
                           description='Set up by the previous DBA; nobody looks at it')
         _coverage, was_created = MonitoringCoverage.objects.get_or_create(system=system, **lookup, defaults=values)
+        created += was_created
+    return created
+
+
+# The hosts `make demo` runs a real monit daemon for (scripts/demo_monit.sh): the Monit rows "reporting" above.
+# be-3 and mysql-2 stay silent (coverage configured, no daemon); haproxy-2 and redis-2 have none.
+DEMO_MONIT_DAEMONS = tuple(name for name, system, state, _failing, _minutes in DEMO_COVERAGE
+                           if system == 'monit' and state == 'reporting')
+_MONIT_ID_NAMESPACE = uuid.UUID('5b0c8f52-3f0e-4b7a-9a57-6d1f3c2e7a10')
+
+
+def demo_monit_id(name):
+    """The fixed Monit ID of the demo daemon playing `name` (32 hex digits, the form Monit generates itself).
+    scripts/demo_monit.sh writes it to the daemon's `set idfile` before starting it."""
+    return uuid.uuid5(_MONIT_ID_NAMESPACE, f'netbox-triage-demo/{name}').hex
+
+
+def create_demo_agents(hosts=None, now=None):
+    """Map each demo Monit daemon's fixed ID to its seed host, and create the collector's user (idempotent:
+    existing rows are left as they are). All demo daemons run on this machine under one hostname and report
+    from 127.0.0.1, so the collector could match them by their `check system` name only; the mapping by ID is
+    what the collector trusts first. Returns how many agents were created."""
+    from users.models import User
+
+    from .models import MonitAgent
+    from .settings import get_setting
+
+    now = now or timezone.now()
+    if hosts is None:
+        hosts = {host.name: host for model in (Device, VirtualMachine)
+                 for host in model.objects.filter(name__in=DEMO_MONIT_DAEMONS)}
+    User.objects.get_or_create(username=get_setting('monit_collector_user'))
+    created = 0
+    for name in DEMO_MONIT_DAEMONS:
+        host = hosts.get(name)
+        if host is None:
+            continue
+        _agent, was_created = MonitAgent.objects.get_or_create(monit_id=demo_monit_id(name), defaults={
+            'hostname': name, 'first_seen': now, 'last_seen': now, 'reports': 0,
+            'device': host if isinstance(host, Device) else None,
+            'virtual_machine': host if isinstance(host, VirtualMachine) else None,
+            'match_note': 'mapped by the demo (netbox_triage.demo.create_demo_agents)',
+        })
         created += was_created
     return created

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Start or stop the demo's background services: the simulated SSH fleet, an RQ worker and the
-# NetBox web server. A second `start` reuses whatever is already running.
+# Start or stop the demo's background services: the simulated SSH fleet, an RQ worker, the NetBox web
+# server (with the Monit collector on: TRIAGE_DEMO_COLLECTOR, scripts/configuration.py.in) and real monit
+# daemons reporting to it for a few seed hosts (scripts/demo_monit.sh). A second `start` reuses whatever
+# is already running.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export NETBOX_ROOT=${NETBOX_ROOT:-$ROOT/.netbox}
@@ -34,6 +36,7 @@ case "${1:-}" in
   start)
     host=${2:-127.0.0.1}; port=${3:-8000}
     echo '==> services'
+    export TRIAGE_DEMO_COLLECTOR=1 TRIAGE_DEMO_PORT=$port
     if [ -f "$ROOT/netbox_triage/fleet/server.py" ]; then
       launch fleet "$VENV/bin/python" -m netbox_triage.fleet.server --seed --port 2222 \
         --authorized-key "$NETBOX_ROOT/ssh/id_ed25519.pub" --state-dir "$NETBOX_ROOT/fleet"
@@ -44,15 +47,23 @@ case "${1:-}" in
       (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null && break
       sleep 0.5
     done
+    case $host in
+      127.*|0.0.0.0|localhost)
+        echo '==> monit daemons (reporting to the collector on 127.0.0.1)'
+        bash "$ROOT/scripts/demo_monit.sh" start "$port" || echo '    monit daemons not started (see above)' ;;
+      *) echo "==> no monit daemons: they report to 127.0.0.1, and the web server listens on $host" ;;
+    esac
     cat <<TXT
 
 netbox-triage demo is up:  http://$host:$port/plugins/triage/incidents/
   log in as ${TRIAGE_ADMIN_USER:-admin} / ${TRIAGE_ADMIN_PASSWORD:-admin}
   probe again: ./manage.py triage_probe --all   (or "Probe selected" on the device and VM lists)
+  Monit: real daemons play some seed hosts, reporting every 30 s (.netbox/monit/<host>/)
   logs in $LOG; stop everything with 'make stop'
 TXT
     ;;
   stop)
+    bash "$ROOT/scripts/demo_monit.sh" stop || true
     for name in web worker fleet; do stop_one "$name"; done
     ;;
   *)

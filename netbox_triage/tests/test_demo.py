@@ -9,11 +9,14 @@ from core.models import ObjectChange
 from dcim.models import Device
 from ipam.models import IPAddress
 from netbox.context_managers import event_tracking
+from users.models import User
 from utilities.testing import TestCase
 from virtualization.models import VirtualMachine
 
 from netbox_triage.choices import *
-from netbox_triage.demo import DEMO_HOSTS, FLEET_PORT, load_demo, loopback_for
+from netbox_triage.collector.ingest import ingest_report
+from netbox_triage.collector.parser import MonitReport
+from netbox_triage.demo import DEMO_HOSTS, DEMO_MONIT_DAEMONS, FLEET_PORT, demo_monit_id, load_demo, loopback_for
 from netbox_triage.models import *
 
 NOW = datetime(2024, 5, 1, 23, 0, tzinfo=UTC)
@@ -100,3 +103,35 @@ class LoadDemoTestCase(TestCase):
         ))
         for model, count in counts.items():
             self.assertEqual(model.objects.count(), count, model.__name__)
+
+    def test_monit_agents(self):
+        """Each demo monit daemon's fixed ID is mapped to its seed host, so its reports land there (all daemons run
+        on one machine under one hostname); the silent and unmonitored hosts get no agent."""
+        self.load()
+        self.assertEqual(set(DEMO_MONIT_DAEMONS), {'haproxy-1', 'be-1', 'be-2', 'fe-1', 'fe-2', 'redis-1'})
+        agents = {agent.hostname: agent for agent in MonitAgent.objects.all()}
+        self.assertEqual(set(agents), set(DEMO_MONIT_DAEMONS))
+        for name in DEMO_MONIT_DAEMONS:
+            with self.subTest(host=name):
+                agent = agents[name]
+                self.assertRegex(agent.monit_id, r'^[0-9a-f]{32}$')
+                self.assertEqual(agent.monit_id, demo_monit_id(name))
+                self.assertEqual(agent.host.name, name)
+                coverage = MonitoringCoverage.objects.get(system='monit', **(
+                    {'device': agent.host} if isinstance(agent.host, Device) else {'virtual_machine': agent.host}))
+                self.assertEqual(coverage.state, 'reporting')
+        self.assertEqual(len({demo_monit_id(name) for name in DEMO_MONIT_DAEMONS}), len(DEMO_MONIT_DAEMONS))
+        silent = set(MonitoringCoverage.objects.filter(state='silent').values_list('virtual_machine__name',
+                                                                                    'device__name'))
+        self.assertEqual({a or b for a, b in silent}, {'be-3', 'mysql-2'})
+        self.assertTrue(User.objects.filter(username='monit-collector', is_active=True).exists())
+
+        # A report from fe-1's daemon, sent from this machine under another name, lands on fe-1 by its ID.
+        report = MonitReport(monit_id=demo_monit_id('fe-1'), hostname='demo-machine', version='5.33.0', uptime=5,
+                             poll=30)
+        result = ingest_report(report, client_address='127.0.0.1')
+        self.assertEqual(result.outcome, 'reporting')
+        self.assertEqual(MonitAgent.objects.count(), len(DEMO_MONIT_DAEMONS))
+        fe1 = VirtualMachine.objects.get(name='fe-1')
+        self.assertEqual(MonitoringCoverage.objects.get(virtual_machine=fe1, system='monit').reported_hostname,
+                         'demo-machine')
