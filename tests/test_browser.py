@@ -91,6 +91,7 @@ class BrowserNightTest(unittest.TestCase):
         cls.worker.wait(timeout=30)
         for web in cls.web:
             web.shutdown()
+            web.server_close()
         cls.fleet.stop()
 
     def new_page(self, dark=False):
