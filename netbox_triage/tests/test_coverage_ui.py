@@ -1,0 +1,150 @@
+"""Monitoring coverage and Monit agents in NetBox: views, REST API (with GraphQL), filters, and the coverage panel.
+
+The collector that writes them is tested in test_collector.py and end to end in tests/.
+"""
+
+from django.test import override_settings
+from django.utils import timezone
+from rest_framework import status
+
+from utilities.testing import (
+    APIViewTestCases,
+    ViewTestCases,
+    create_tags,
+    create_test_device,
+    create_test_virtualmachine,
+)
+from utilities.testing import TestCase as NetBoxTestCase
+
+from netbox_triage.choices import *
+from netbox_triage.filtersets import MonitoringCoverageFilterSet
+from netbox_triage.models import *
+
+from .base import PluginURLMixin
+
+
+def make_coverage():
+    devices = [create_test_device(f'Device {i}') for i in range(1, 5)]
+    vms = [create_test_virtualmachine(f'VM {i}') for i in range(1, 3)]
+    now = timezone.now()
+    rows = (
+        MonitoringCoverage(device=devices[0], system=MonitoringSystemChoices.MONIT,
+                           state=MonitoringStateChoices.REPORTING, check_types=['disk', 'cpu'], last_report=now,
+                           checks=[{'name': 'rootfs', 'type': 'disk', 'status': 'ok'}]),
+        MonitoringCoverage(device=devices[1], system=MonitoringSystemChoices.MONIT,
+                           state=MonitoringStateChoices.SILENT, check_types=['disk'], failing_checks=2),
+        MonitoringCoverage(virtual_machine=vms[0], system=MonitoringSystemChoices.ZABBIX,
+                           state=MonitoringStateChoices.CONFIGURED),
+    )
+    MonitoringCoverage.objects.bulk_create(rows)
+    return devices, vms, rows
+
+
+class MonitoringCoverageViewTestCase(PluginURLMixin, ViewTestCases.PrimaryObjectViewTestCase):
+    model = MonitoringCoverage
+
+    @classmethod
+    def setUpTestData(cls):
+        devices, vms, rows = make_coverage()
+        tags = create_tags('Alpha', 'Bravo', 'Charlie')
+        cls.form_data = {
+            'device': devices[2].pk,
+            'system': MonitoringSystemChoices.PROMETHEUS,
+            'state': MonitoringStateChoices.PLANNED,
+            'check_types': ['cpu', 'memory'],
+            'ui_url': 'https://prometheus.example/graph',
+            'tags': [t.pk for t in tags],
+        }
+        cls.csv_data = (
+            'device,virtual_machine,system,state',
+            'Device 3,,nagios,configured',
+            'Device 4,,checkmk,planned',
+            ',VM 2,newrelic,none',
+        )
+        cls.csv_update_data = (
+            'id,state',
+            f'{rows[0].pk},silent',
+            f'{rows[1].pk},reporting',
+            f'{rows[2].pk},planned',
+        )
+        cls.bulk_edit_data = {'state': MonitoringStateChoices.PLANNED}
+
+
+class MonitoringCoverageAPITestCase(PluginURLMixin, APIViewTestCases.APIViewTestCase):
+    model = MonitoringCoverage
+    brief_fields = ['display', 'id', 'state', 'system', 'url']
+    bulk_update_data = {'state': MonitoringStateChoices.PLANNED}
+    bulk_update_invalid_data = {'state': 'bogus'}
+
+    @classmethod
+    def setUpTestData(cls):
+        devices, vms, _rows = make_coverage()
+        cls.create_data = [
+            {'device': devices[2].pk, 'system': 'prometheus', 'state': 'configured', 'check_types': ['cpu']},
+            {'device': devices[3].pk, 'system': 'nagios'},
+            {'virtual_machine': vms[1].pk, 'system': 'checkmk', 'checks': [
+                {'name': 'load', 'type': 'load', 'status': 'ok'}]},
+        ]
+
+    def test_collector_fields_are_read_only(self):
+        self.add_permissions('netbox_triage.add_monitoringcoverage')
+        device = create_test_device('Device 9')
+        response = self.client.post(self._get_list_url(), {
+            'device': device.pk, 'system': 'zabbix', 'last_report': '2024-01-01T00:00:00Z', 'history': ['x'],
+            'agent_version': '9.9',
+        }, format='json', **self.header)
+        self.assertHttpStatus(response, status.HTTP_201_CREATED)
+        coverage = MonitoringCoverage.objects.get(pk=response.data['id'])
+        self.assertEqual((coverage.last_report, coverage.history, coverage.agent_version), (None, [], ''))
+
+    def test_one_row_per_host_and_system(self):
+        self.add_permissions('netbox_triage.add_monitoringcoverage')
+        device = MonitoringCoverage.objects.filter(device__isnull=False).first().device
+        response = self.client.post(self._get_list_url(), {'device': device.pk, 'system': 'monit'}, format='json',
+                                    **self.header)
+        self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
+
+
+class MonitoringCoverageFilterTest(NetBoxTestCase):
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.devices, cls.vms, _rows = make_coverage()
+
+    def filter(self, **params):
+        return MonitoringCoverageFilterSet(params, MonitoringCoverage.objects.all()).qs
+
+    def test_filters(self):
+        self.assertEqual(self.filter(state=['silent']).get().device, self.devices[1])
+        self.assertEqual(self.filter(system=['zabbix']).get().virtual_machine, self.vms[0])
+        self.assertEqual(self.filter(check_type=['cpu']).get().device, self.devices[0])
+        self.assertEqual(self.filter(has_failing_checks=True).get().device, self.devices[1])
+        self.assertEqual(self.filter(device_id=[self.devices[0].pk]).count(), 1)
+        self.assertEqual(self.filter(q='VM 1').count(), 1)
+
+
+@override_settings(EXEMPT_VIEW_PERMISSIONS=['*'])
+class CoveragePanelTest(NetBoxTestCase):
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.devices, cls.vms, _rows = make_coverage()
+
+    def test_device_page_shows_its_coverage_or_says_not_monitored(self):
+        response = self.client.get(self.devices[0].get_absolute_url())
+        self.assertContains(response, 'Monitoring')
+        self.assertContains(response, 'Reporting')
+        response = self.client.get(self.devices[3].get_absolute_url())
+        self.assertContains(response, 'Not monitored')
+
+    def test_agent_list_and_mapping(self):
+        agent = MonitAgent.objects.create(monit_id='a' * 32, hostname='<b>web-7</b>', first_seen=timezone.now(),
+                                          last_seen=timezone.now(), match_note='no host named web-7')
+        self.add_permissions('netbox_triage.view_monitagent', 'netbox_triage.change_monitagent')
+        response = self.client.get('/plugins/triage/monit-agents/')
+        self.assertContains(response, '&lt;b&gt;web-7&lt;/b&gt;')
+        response = self.client.post(f'/plugins/triage/monit-agents/{agent.pk}/edit/',
+                                    {'device': self.devices[3].pk})
+        self.assertHttpStatus(response, 302)
+        agent.refresh_from_db()
+        self.assertEqual(agent.device, self.devices[3])
