@@ -211,6 +211,48 @@ class HostFactsTable(NetBoxTable):
 
 # Facts columns on NetBox's own device and VM lists. Their accessors follow the reverse one-to-one
 # `triage_facts`, which NetBox's tables prefetch for visible columns: no query per row.
+class CoverageColumn(tables.Column):
+    """A host's monitoring, in its best state, on NetBox's device and VM lists.
+
+    NetBox's list views cannot be told to prefetch a plugin's rows, so the column loads the coverage of every
+    row of the page in one query, the first time it renders a cell, and keeps it on the table.
+    """
+
+    STATE_COLORS = {'reporting': 'green', 'silent': 'red', 'configured': 'blue', 'planned': 'cyan', 'none': 'gray'}
+
+    def __init__(self, field, **kwargs):
+        self.field = field
+        super().__init__(accessor=Accessor('pk'), orderable=False, empty_values=(), **kwargs)
+
+    def _states(self, table):
+        from netbox.context import current_request
+
+        from .collector.summary import host_state
+
+        request = current_request.get()
+        user = getattr(request, 'user', None)
+        if user is None or not user.has_perm('netbox_triage.view_monitoringcoverage'):
+            return None
+        rows = table.page.object_list if getattr(table, 'page', None) else table.data
+        ids = [getattr(getattr(row, 'record', row), 'pk', None) for row in rows]  # a page holds BoundRows
+        found = {}
+        for host_id, state in MonitoringCoverage.objects.restrict(user, 'view').filter(
+            **{f'{self.field}__in': [pk for pk in ids if pk]}
+        ).values_list(self.field, 'state'):
+            found.setdefault(host_id, []).append(state)
+        return {pk: host_state(states) for pk, states in found.items()}
+
+    def render(self, record, table):
+        from django.utils.html import format_html
+
+        if not hasattr(table, '_triage_coverage'):
+            table._triage_coverage = self._states(table)
+        if table._triage_coverage is None:
+            return '—'
+        state = table._triage_coverage.get(record.pk, 'none')
+        return format_html('<span class="badge text-bg-{}">{}</span>', self.STATE_COLORS.get(state, 'gray'), state)
+
+
 def register_facts_columns():
     from dcim.tables import DeviceTable
     from utilities.tables import register_table_column
@@ -231,3 +273,7 @@ def register_facts_columns():
     }
     for name, column in columns_.items():
         register_table_column(column, name, DeviceTable, VirtualMachineTable)
+    register_table_column(CoverageColumn('device_id', verbose_name=_('Monitoring')), 'triage_monitoring',
+                          DeviceTable)
+    register_table_column(CoverageColumn('virtual_machine_id', verbose_name=_('Monitoring')), 'triage_monitoring',
+                          VirtualMachineTable)

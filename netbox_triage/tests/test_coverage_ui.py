@@ -148,3 +148,52 @@ class CoveragePanelTest(NetBoxTestCase):
         self.assertHttpStatus(response, 302)
         agent.refresh_from_db()
         self.assertEqual(agent.device, self.devices[3])
+
+
+class CoverageColumnTest(NetBoxTestCase):
+    """The Monitoring column on NetBox's device and VM lists: one query for the page, whatever its rows."""
+
+    def _count(self, url):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            response = self.client.get(url)
+        self.assertEqual(response.status_code, 200)
+        return len(queries), response
+
+    def test_column_shows_the_best_state_in_constant_queries(self):
+        from django.urls import reverse
+
+        from dcim.models import Device
+
+        self.add_permissions('dcim.view_device', 'netbox_triage.view_monitoringcoverage')
+        self.user.config.set('tables.DeviceTable.columns', ['name', 'triage_monitoring'], commit=True)
+        counts = []
+        for total in (2, 12):
+            while Device.objects.count() < total:
+                device = create_test_device(f'mon-{Device.objects.count()}')
+                odd = Device.objects.count() % 2
+                state = MonitoringStateChoices.REPORTING if odd else MonitoringStateChoices.SILENT
+                MonitoringCoverage.objects.create(device=device, system=MonitoringSystemChoices.MONIT, state=state)
+                MonitoringCoverage.objects.create(device=device, system=MonitoringSystemChoices.ZABBIX,
+                                                  state=MonitoringStateChoices.PLANNED)
+            count, response = self._count(reverse('dcim:device_list'))
+            counts.append(count)
+        self.assertEqual(counts[0], counts[1])
+        self.assertContains(response, '>reporting</span>')  # the best of reporting/planned
+        self.assertContains(response, '>silent</span>')  # silent beats planned
+        create_test_device('mon-none')
+        _count, response = self._count(reverse('dcim:device_list'))
+        self.assertContains(response, '>none</span>')
+
+    def test_without_permission_the_column_shows_nothing(self):
+        from django.urls import reverse
+
+        self.add_permissions('dcim.view_device')
+        self.user.config.set('tables.DeviceTable.columns', ['name', 'triage_monitoring'], commit=True)
+        device = create_test_device('secret-mon')
+        MonitoringCoverage.objects.create(device=device, system=MonitoringSystemChoices.MONIT,
+                                          state=MonitoringStateChoices.REPORTING)
+        _count, response = self._count(reverse('dcim:device_list'))
+        self.assertNotContains(response, '>reporting</span>')
