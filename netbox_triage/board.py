@@ -482,6 +482,8 @@ def fleet_figures(user, *, now=None, rows=None):
         'severity': {severity: _list_url(discovery_list, {'is_active': 'true', 'severity': severity})
                      for severity in SEVERITIES},
         'coverage': _optional_url('plugins:netbox_triage:monitoringcoverage_list') if can_view_coverage else None,
+        'unmonitored_devices': _optional_url('plugins:netbox_triage:unmonitored_devices'),
+        'unmonitored_vms': _optional_url('plugins:netbox_triage:unmonitored_virtualmachines'),
     }
     return fleet
 

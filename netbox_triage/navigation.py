@@ -45,6 +45,10 @@ menu = PluginMenu(
         (_('Monitoring'), (
             _item('monitoringcoverage', _('Monitoring coverage')),
             _item('monitagent', _('Monit agents'), add=False),
+            PluginMenuItem(link='plugins:netbox_triage:unmonitored_devices', link_text=_('Devices not monitored'),
+                           permissions=['dcim.view_device']),
+            PluginMenuItem(link='plugins:netbox_triage:unmonitored_virtualmachines',
+                           link_text=_('VMs not monitored'), permissions=['virtualization.view_virtualmachine']),
         )),
         (_('Inventory'), (
             _item('hostfacts', _('Host facts'), add=False),

@@ -22,6 +22,9 @@ urlpatterns = [
     path('dependencies/<int:pk>/', include(get_model_urls('netbox_triage', 'dependency'))),
     path('monitoring-coverage/', include(get_model_urls('netbox_triage', 'monitoringcoverage', detail=False))),
     path('monitoring-coverage/<int:pk>/', include(get_model_urls('netbox_triage', 'monitoringcoverage'))),
+    path('unmonitored/devices/', views.UnmonitoredDeviceListView.as_view(), name='unmonitored_devices'),
+    path('unmonitored/virtual-machines/', views.UnmonitoredVirtualMachineListView.as_view(),
+         name='unmonitored_virtualmachines'),
     path('monit-agents/', include(get_model_urls('netbox_triage', 'monitagent', detail=False))),
     path('monit-agents/<int:pk>/', include(get_model_urls('netbox_triage', 'monitagent'))),
     # Actions that are not views of a model.

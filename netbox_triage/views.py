@@ -11,7 +11,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views import View
 
 from dcim.filtersets import DeviceFilterSet
+from dcim.forms import DeviceFilterForm
 from dcim.models import Device
+from dcim.tables import DeviceTable
 from extras.ui.panels import CustomFieldsPanel, TagsPanel
 from netbox.object_actions import BulkDelete, BulkExport
 from netbox.ui import actions, layout
@@ -19,10 +21,12 @@ from netbox.ui.panels import CommentsPanel, JSONPanel, ObjectsTablePanel
 from netbox.views import generic
 from utilities.views import register_model_view
 from virtualization.filtersets import VirtualMachineFilterSet
+from virtualization.forms import VirtualMachineFilterForm
 from virtualization.models import VirtualMachine
+from virtualization.tables import VirtualMachineTable
 
 from . import filtersets, forms, tables
-from .choices import TimelineKindChoices
+from .choices import MonitoringStateChoices, TimelineKindChoices
 from .exporters.hosts import host_querysets
 from .exporters.monit import render_monit_bundle
 from .exporters.ssh_config import render_ssh_config
@@ -676,6 +680,32 @@ class MonitAgentBulkDeleteView(generic.BulkDeleteView):
     queryset = MonitAgent.objects.select_related('device', 'virtual_machine')
     filterset = filtersets.MonitAgentFilterSet
     table = tables.MonitAgentTable
+
+
+class UnmonitoredDeviceListView(generic.ObjectListView):
+    """NetBox's device list, limited to the devices no monitoring system reports for: "what is nobody watching?".
+
+    NetBox's own device filters cannot be extended by a plugin, so the question has its own list, with every
+    device filter, column and bulk action on top.
+    """
+
+    queryset = Device.objects.exclude(triage_coverage__state=MonitoringStateChoices.REPORTING)
+    filterset = DeviceFilterSet
+    table = DeviceTable
+    filterset_form = DeviceFilterForm
+    actions = (BulkExport,)
+    template_name = 'netbox_triage/unmonitored_list.html'
+
+
+class UnmonitoredVirtualMachineListView(generic.ObjectListView):
+    """The same question for virtual machines."""
+
+    queryset = VirtualMachine.objects.exclude(triage_coverage__state=MonitoringStateChoices.REPORTING)
+    filterset = VirtualMachineFilterSet
+    table = VirtualMachineTable
+    filterset_form = VirtualMachineFilterForm
+    actions = (BulkExport,)
+    template_name = 'netbox_triage/unmonitored_list.html'
 
 
 #

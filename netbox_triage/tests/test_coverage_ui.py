@@ -197,3 +197,30 @@ class CoverageColumnTest(NetBoxTestCase):
                                           state=MonitoringStateChoices.REPORTING)
         _count, response = self._count(reverse('dcim:device_list'))
         self.assertNotContains(response, '>reporting</span>')
+
+
+class UnmonitoredListTest(NetBoxTestCase):
+    """The device and VM lists of hosts no monitoring system reports for."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.devices, cls.vms, _rows = make_coverage()
+
+    def test_lists(self):
+        from django.urls import reverse
+
+        self.add_permissions('dcim.view_device', 'virtualization.view_virtualmachine')
+        response = self.client.get(reverse('plugins:netbox_triage:unmonitored_devices'))
+        self.assertHttpStatus(response, 200)
+        names = {device.name for device in response.context['table'].data}
+        self.assertEqual(names, {'Device 2', 'Device 3', 'Device 4'})  # Device 1 reports; 2 is silent
+        self.assertContains(response, 'Devices not monitored')
+        response = self.client.get(reverse('plugins:netbox_triage:unmonitored_virtualmachines') + '?q=VM')
+        self.assertEqual({vm.name for vm in response.context['table'].data}, {'VM 1', 'VM 2'})
+
+    def test_needs_view_permission(self):
+        from django.urls import reverse
+
+        with override_settings(EXEMPT_VIEW_PERMISSIONS=[]):
+            response = self.client.get(reverse('plugins:netbox_triage:unmonitored_devices'))
+        self.assertHttpStatus(response, 403)
