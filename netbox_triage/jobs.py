@@ -18,7 +18,7 @@ from .rules.runner import run_discovery
 from .settings import get_setting
 
 __all__ = ('ProbeJob', 'RulesJob', 'TopologyJob', 'enqueue_probe', 'enqueue_rules', 'enqueue_topology',
-           'latest_topology')
+           'latest_topology', 'topology_preview')
 
 # A fleet rules job waits for the probe jobs of its batch: it looks again every WAIT_STEP, up to WAIT_LIMIT.
 WAIT_STEP = timedelta(seconds=10)
@@ -188,3 +188,17 @@ def latest_topology(obj, group_by=None):
     pending = Job.objects.filter(name=_topology_job_name(obj)).exclude(
         status__in=JobStatusChoices.TERMINAL_STATE_CHOICES).order_by('-created').first()
     return pending, jobs.filter(status=JobStatusChoices.STATUS_COMPLETED).order_by('-completed').first()
+
+
+def topology_preview(obj):
+    """What an object page's Topology panel shows: (pending job, completed job without its data, grouping, the
+    first part's SVG). Only those two keys of the job's data leave the database, not every part's PNG."""
+    pending = Job.objects.filter(name=_topology_job_name(obj)).exclude(
+        status__in=JobStatusChoices.TERMINAL_STATE_CHOICES).order_by('-created').first()
+    row = (Job.objects.filter(name__startswith=TOPOLOGY_JOB, data__object=topology_key(obj),
+                              status=JobStatusChoices.STATUS_COMPLETED)
+           .order_by('-completed').values_list('pk', 'data__group_by', 'data__parts__0__svg').first())
+    if row is None:
+        return pending, None, 'cluster', None
+    job = Job.objects.defer('data').get(pk=row[0])
+    return pending, job, row[1] or 'cluster', row[2]

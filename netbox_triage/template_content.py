@@ -115,17 +115,15 @@ class TopologyPanel(PluginTemplateExtension):
     def full_width_page(self):
         import base64
 
-        from .jobs import latest_topology
+        from .jobs import topology_preview
 
         obj = self.context['object']
-        pending, job = latest_topology(obj)
-        parts = (job.data or {}).get('parts') or [] if job else []
-        svg = parts[0].get('svg') if parts else None
+        pending, job, group_by, svg = topology_preview(obj)
         return self.render('netbox_triage/inc/topology_panel.html', extra_context={
             'job': job, 'pending': pending,
             'svg_uri': 'data:image/svg+xml;base64,' + base64.b64encode(svg.encode()).decode() if svg else None,
             'topology_url': reverse('plugins:netbox_triage:topology', args=[obj._meta.label_lower, obj.pk]),
-            'group_by': (job.data or {}).get('group_by', 'cluster') if job else 'cluster',
+            'group_by': group_by,
         })
 
 
