@@ -504,8 +504,7 @@ def render_section(report):
         f"- queries by size, {spread} -> {'constant: met' if constant else 'NOT met: they grow'}",
         f'- distinct statements (by kind and table) by size, {distinct} -> '
         f"{'not growing: no query per host' if distinct_constant else 'GROWING'}; what repeats more than twice at "
-        f"{last['hosts']:,} hosts (the batches of `record_findings()`: 1,000 rows per INSERT, 5,000 ids per "
-        f'`last_seen` UPDATE): {repeated}',
+        f"{last['hosts']:,} hosts: {repeated or 'nothing'}",
         f"- changelog rows for discoveries at {last['hosts']:,} hosts: {last['changelog_first']:,} after (a), "
         f"{last['changelog_second']} after (b)",
         f"- peak RSS of the benchmark process: {report['peak_rss_mb']} MB",

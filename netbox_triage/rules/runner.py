@@ -38,7 +38,6 @@ logger = logging.getLogger('netbox_triage.rules')
 
 # pg_advisory_xact_lock key: one recorder at a time (probe chunks on several workers, a command).
 RECORD_LOCK = 120100
-BATCH = 1000
 SUBJECT_MODELS = {
     'dcim.device': ('dcim', 'device'),
     'virtualization.virtualmachine': ('virtualization', 'virtualmachine'),
@@ -354,16 +353,16 @@ def record_findings(findings, per_host_rules=(), host_keys=None, fleet_rules=(),
             with connection.cursor() as cursor:
                 cursor.execute(f'UPDATE {Discovery._meta.db_table} SET last_seen = %s WHERE id = ANY(%s)',
                                [now, touched])
-        Discovery.objects.bulk_create(created, batch_size=BATCH)
-        Discovery.objects.bulk_update(
-            changed, [*CONTENT_FIELDS, 'status', 'resolved_at', 'last_seen', 'last_updated'], batch_size=BATCH
-        )
+        # No batch_size: Django writes all rows in one statement, or splits them only where the backend
+        # limits the parameters of one statement (server-side binding).
+        Discovery.objects.bulk_create(created)
+        _update_rows(Discovery, changed, [*CONTENT_FIELDS, 'status', 'resolved_at', 'last_seen', 'last_updated'])
 
         if user is not None:
             changes = [d.to_objectchange('create') for d in created] + [d.to_objectchange('update') for d in changed]
             for change in changes:
                 change.user, change.user_name, change.request_id, change.time = user, user.username, request.id, now
-            ObjectChange.objects.bulk_create(changes, batch_size=BATCH)
+            ObjectChange.objects.bulk_create(changes)
         for discovery in raised:
             enqueue_discovery_event(discovery, DISCOVERY_RAISED)
         for discovery in resolved:
@@ -384,9 +383,36 @@ def record_findings(findings, per_host_rules=(), host_keys=None, fleet_rules=(),
             for incident_id in sorted(incidents):
                 entries.append(_entry(incident_id, discovery, discovery_type, now, user,
                                       f'Discovery resolved (no longer found): {discovery.title}.'))
-        TimelineEntry.objects.bulk_create(entries, batch_size=BATCH)
+        TimelineEntry.objects.bulk_create(entries)
         summary.timeline_entries = len(entries)
     return summary
+
+
+def _update_rows(model, objs, names):
+    """Save the fields ``names`` of ``objs`` in one ``UPDATE … FROM (VALUES …)`` statement, whatever their number.
+
+    Django's ``bulk_update`` writes a CASE per column: one statement per batch, each quadratic in its size. This
+    joins the new values instead; it splits only where the backend limits the parameters of one statement.
+    """
+    if not objs:
+        return
+    opts = model._meta
+    quote = connection.ops.quote_name
+    columns = [opts.pk, *(opts.get_field(name) for name in names)]
+    assignments = ', '.join(f'{quote(f.column)} = v.{quote(f.column)}::{f.db_type(connection)}' for f in columns[1:])
+    aliases = ', '.join(quote(f.column) for f in columns)
+    pk = quote(opts.pk.column)
+    limit = connection.features.max_query_params
+    per_statement = max(1, limit // len(columns)) if limit else len(objs)
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), per_statement):
+            chunk = objs[start:start + per_statement]
+            rows = ', '.join(['(' + ', '.join(['%s'] * len(columns)) + ')'] * len(chunk))
+            cursor.execute(
+                f'UPDATE {quote(opts.db_table)} SET {assignments} FROM (VALUES {rows}) AS v({aliases}) '
+                f'WHERE {quote(opts.db_table)}.{pk} = v.{pk}::{opts.pk.db_type(connection)}',
+                [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in chunk for f in columns],
+            )
 
 
 def _assign(discovery, values):
