@@ -464,7 +464,10 @@ def render_section(report):
                 f"{figure['resolved']:,} | {figure['unchanged']:,} | {figure['timeline_entries']} |")
     slowest = max(figure['seconds'] for figure in last['runs'])
     queries = {step['hosts']: [figure['queries'] for figure in step['runs']] for step in steps}
-    constant = all(len({q[i] for q in queries.values()}) == 1 for i in range(3))
+    # Not growing: no size needs more statements than a smaller one (the first run of the process may need one
+    # more, to fill Django's ContentType cache).
+    sizes = list(queries)
+    constant = all(queries[b][i] <= queries[a][i] for a, b in zip(sizes, sizes[1:]) for i in range(3))
     spread = '; '.join(f'{label}: ' + ', '.join(f'{q[i]} ({hosts:,})' for hosts, q in queries.items())
                        for i, label in enumerate(('(a)', '(b)', '(c)')))
     load = ' '.join(f'{value:.2f}' for value in report['load'])
@@ -501,7 +504,7 @@ def render_section(report):
         '',
         f"- {last['hosts']:,} hosts, slowest of the three runs: **{slowest:.2f} s** (bar: < {BAR_SECONDS:.0f} s) -> "
         f"{'met' if slowest < BAR_SECONDS else 'NOT met'}",
-        f"- queries by size, {spread} -> {'constant: met' if constant else 'NOT met: they grow'}",
+        f"- queries by size, {spread} -> {'not growing: met' if constant else 'NOT met: they grow'}",
         f'- distinct statements (by kind and table) by size, {distinct} -> '
         f"{'not growing: no query per host' if distinct_constant else 'GROWING'}; what repeats more than twice at "
         f"{last['hosts']:,} hosts: {repeated or 'nothing'}",
