@@ -16,9 +16,13 @@
 # - Each external command is time-limited (timeout(1) where present, else a sleep/kill watchdog).
 # - A body line starting with "@@triage" is prefixed with one space (needs sed), so file contents
 #   cannot forge markers. Command stderr is discarded: a non-zero rc tells that something failed.
-# - Timing: `date +%s%N` gives millisecond precision; where %N is unsupported (busybox builds,
-#   very old coreutils) only seconds are available and ms values are multiples of 1000; without
-#   date every ms is -1. The meta section says which clock was used.
+# - Timing: /proc/uptime, read by the shell itself (no process), gives 10 ms precision; without it
+#   `date +%s%N` gives 1 ms, or only seconds where %N is unsupported (busybox builds, very old
+#   coreutils); without either every ms is -1. The meta section says which clock was used.
+# - Light on the host: a rescue probes hosts that are already struggling, so the script forks as
+#   little as it can. Kernel-formatted sections whose every line starts with a fixed key (meta,
+#   uname, hostname, uptime, loadavg, dmi, virt_hints) are printed by the shell without the
+#   escape-and-cap pipeline; Java's version comes from its `release` file, not from starting a JVM.
 # - All work runs inside tri_main with stdin from /dev/null, so no command can swallow the rest of
 #   this script or wait for input; the final `exit` ends the shell even if stdin stays open.
 #
@@ -50,10 +54,19 @@ tri_has() {
     command -v "$1" >/dev/null 2>&1
 }
 
-# Clock: tri_now sets tri_t to "1" followed by the last 9 digits of the epoch in ms, so the
-# arithmetic stays below 2^31 on any shell; tri_elapsed handles the wrap.
+# Clock: tri_now sets tri_t to "1" followed by the last 9 digits of a time in ms, so the
+# arithmetic stays below 2^31 on any shell; tri_elapsed handles the wrap. /proc/uptime reads
+# "350735.47 1298045.32": seconds with two decimals; without the dot and with a 0 appended, ms.
 tri_now() {
     case $tri_clock in
+        uptime)
+            tri_t=
+            read -r tri_t tri_rest </proc/uptime
+            case $tri_t in
+                *.??) tri_t=000000000000${tri_t%.??}${tri_t#"${tri_t%??}"}0 ;;
+                *) tri_t= ;;
+            esac
+            ;;
         ns) tri_t=$(date +%s%N 2>/dev/null); tri_t=${tri_t%??????} ;;
         s) tri_t=$(date +%s 2>/dev/null); tri_t=${tri_t}000 ;;
         *) tri_t= ;;
@@ -143,6 +156,41 @@ tri_absent() {
     printf '@@triage:absent %s@@\n' "$1"
 }
 
+# tri_say VALUE: print one line of a section the shell writes itself, escaped like tri_out does.
+tri_say() {
+    case $1 in
+        @@triage*) printf ' %s\n' "$1" ;;
+        *) printf '%s\n' "$1" ;;
+    esac
+}
+
+# tri_own NAME FUNCTION: a section the shell prints itself, in this shell: every line is key=value,
+# tri_say'd, or kernel-formatted with a fixed key first, so it needs no escape-and-cap pipeline.
+tri_own() {
+    printf '@@triage:begin %s@@\n' "$1"
+    tri_now
+    tri_t0=$tri_t
+    "$2" </dev/null 2>/dev/null
+    tri_rc=$?
+    tri_now
+    tri_elapsed "$tri_t0" "$tri_t"
+    printf '\n@@triage:end %s rc=%s ms=%s@@\n' "$1" "$tri_rc" "$tri_ms"
+}
+
+# tri_own_line NAME FILE: a one-line kernel file as its own section, absent when unreadable.
+tri_own_line() {
+    if [ -r "$2" ]; then
+        tri_own_file=$2
+        tri_own "$1" tri_own_line_body
+    else
+        tri_absent "$1"
+    fi
+}
+
+tri_own_line_body() {
+    tri_line "$tri_own_file" && tri_say "$tri_v"
+}
+
 # tri_sec NAME COMMAND [ARGS]: one section; the command's stdout is escaped and capped.
 tri_sec() {
     tri_name=$1
@@ -186,28 +234,30 @@ tri_meta() {
     return 0
 }
 
+# The kernel's own files where it has them (no process), uname for what they lack.
 tri_uname() {
-    if tri_has uname; then
-        printf 'kernel_name=%s\n' "$(uname -s)"
-        printf 'release=%s\n' "$(uname -r)"
-        printf 'version=%s\n' "$(uname -v)"
-        printf 'machine=%s\n' "$(uname -m)"
-    else
+    if [ -r /proc/sys/kernel/osrelease ]; then
         tri_line /proc/sys/kernel/ostype && printf 'kernel_name=%s\n' "$tri_v"
         tri_line /proc/sys/kernel/osrelease && printf 'release=%s\n' "$tri_v"
         tri_line /proc/sys/kernel/version && printf 'version=%s\n' "$tri_v"
+        tri_has uname && printf 'machine=%s\n' "$(uname -m)"
         return 0
     fi
+    printf 'kernel_name=%s\n' "$(uname -s)"
+    printf 'release=%s\n' "$(uname -r)"
+    printf 'version=%s\n' "$(uname -v)"
+    printf 'machine=%s\n' "$(uname -m)"
 }
 
 tri_hostname() {
-    if tri_has hostname; then
-        hostname
-    elif [ -r /proc/sys/kernel/hostname ]; then
-        tri_cat /proc/sys/kernel/hostname
+    if tri_line /proc/sys/kernel/hostname; then
+        :
+    elif tri_has hostname; then
+        tri_v=$(hostname)
     else
-        uname -n
+        tri_v=$(uname -n)
     fi
+    tri_say "${tri_v%%"$TRI_NL"*}"
 }
 
 tri_dmi() {
@@ -311,12 +361,30 @@ tri_stderr_too() {
     tri_lim "$TRI_LIMIT" "$@" 2>&1
 }
 
+# tri_java_release: the `release` file of the JDK/JRE behind the java command (JDK 8 and later
+# have one), into tri_release; reading it spares the host a whole JVM start.
+tri_java_release() {
+    tri_j=$(command -v java)
+    tri_has readlink && tri_j=$(readlink -f "$tri_j" 2>/dev/null)
+    for tri_r in "${tri_j%/bin/java}/release" "${tri_j%/jre/bin/java}/release"; do
+        case $tri_r in
+            /*/release) [ "$tri_r" != "$tri_j/release" ] && [ -r "$tri_r" ] && tri_release=$tri_r && return 0 ;;
+        esac
+    done
+    return 1
+}
+
 tri_main() {
     exec 4>&1
     printf '@@triage:probe v1@@\n'
 
     tri_clock=none
-    if tri_has date; then
+    tri_t=
+    [ -r /proc/uptime ] && { read -r tri_t tri_rest </proc/uptime; } 2>/dev/null
+    case $tri_t in
+        *[0-9].[0-9][0-9]) tri_clock=uptime ;;
+    esac
+    if [ "$tri_clock" = none ] && tri_has date; then
         tri_t=$(date +%s%N 2>/dev/null)
         case $tri_t in
             '' | *[!0-9]*) tri_clock=s ;;
@@ -340,7 +408,7 @@ tri_main() {
     tri_esc=none
     tri_has sed && tri_esc=sed
 
-    tri_sec meta tri_meta
+    tri_own meta tri_meta
 
     if [ -e /etc/os-release ]; then
         tri_file os_release /etc/os-release
@@ -355,25 +423,25 @@ tri_main() {
     tri_file issue /etc/issue
 
     if tri_has uname || [ -r /proc/sys/kernel/osrelease ]; then
-        tri_sec uname tri_uname
+        tri_own uname tri_uname
     else
         tri_absent uname
     fi
     if tri_has hostname || [ -r /proc/sys/kernel/hostname ] || tri_has uname; then
-        tri_sec hostname tri_hostname
+        tri_own hostname tri_hostname
     else
         tri_absent hostname
     fi
-    tri_file uptime /proc/uptime
-    tri_file loadavg /proc/loadavg
+    tri_own_line uptime /proc/uptime
+    tri_own_line loadavg /proc/loadavg
 
     tri_cmd virt_detect systemd-detect-virt
     if [ -d /sys/class/dmi/id ]; then
-        tri_sec dmi tri_dmi
+        tri_own dmi tri_dmi
     else
         tri_absent dmi
     fi
-    tri_sec virt_hints tri_virt_hints
+    tri_own virt_hints tri_virt_hints
     tri_file cgroup /proc/1/cgroup
 
     if [ -r /proc/cpuinfo ]; then
@@ -443,7 +511,9 @@ tri_main() {
     else
         tri_absent monit_version
     fi
-    if tri_has java; then
+    if tri_has java && tri_java_release; then
+        tri_file java_version "$tri_release"
+    elif tri_has java; then
         tri_sec java_version tri_stderr_too java -version
     else
         tri_absent java_version

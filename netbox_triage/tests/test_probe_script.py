@@ -21,6 +21,7 @@ SCRIPT = Path(__file__).resolve().parent.parent / 'probing' / 'script.sh'
 SHELLS = (('dash', ('dash', '-s')), ('bash', ('bash', '-s')), ('busybox sh', ('busybox', 'sh', '-s')))
 MARKER = re.compile(rb'^@@triage:(?:probe v1|begin [a-z0-9_]+|end [a-z0-9_]+ rc=-?\d+ ms=-?\d+|absent [a-z0-9_]+)@@$')
 TIME_LIMIT = 30
+UPTIME_CLOCK = 'uptime' if os.access('/proc/uptime', os.R_OK) else 'none'
 
 
 def shell_command(label):
@@ -194,8 +195,12 @@ class MinimalHostTests(ScriptShapeMixin, unittest.TestCase):
     def test_no_commands_at_all(self):
         result, _elapsed = self.run_minimal(())
         parsed = parse_probe_output(result.stdout)
-        self.assertEqual(parsed.facts['probe']['clock'], 'none')
-        self.assertEqual(parsed.facts['probe']['sections']['meta']['ms'], -1)
+        # The shell reads /proc/uptime itself: a clock even without date.
+        self.assertEqual(parsed.facts['probe']['clock'], UPTIME_CLOCK)
+        if UPTIME_CLOCK == 'uptime':
+            self.assertGreaterEqual(parsed.facts['probe']['sections']['meta']['ms'], 0)
+        else:
+            self.assertEqual(parsed.facts['probe']['sections']['meta']['ms'], -1)
         self.assertEqual(parsed.facts['kernel']['release'], os.uname().release)
         if Path('/etc/os-release').is_file():
             self.assertEqual(parsed.facts['os']['id'], platform.freedesktop_os_release().get('ID'))
@@ -203,9 +208,32 @@ class MinimalHostTests(ScriptShapeMixin, unittest.TestCase):
     def test_head_without_cat_or_sed(self):
         result, _elapsed = self.run_minimal(('head',))
         parsed = parse_probe_output(result.stdout)
-        self.assertEqual((parsed.facts['probe']['escape'], parsed.facts['probe']['clock']), ('none', 'none'))
+        self.assertEqual((parsed.facts['probe']['escape'], parsed.facts['probe']['clock']), ('none', UPTIME_CLOCK))
         self.assertTrue(parsed.sections['meminfo'].startswith('MemTotal:'))
         self.assertGreater(parsed.facts['memory']['total_bytes'], 0)
+
+    def test_java_version_from_the_release_file_without_starting_a_jvm(self):
+        home = Path(self.directory) / 'jdk-17'
+        (home / 'bin').mkdir(parents=True)
+        started = Path(self.directory) / 'jvm-started'
+        java = home / 'bin' / 'java'
+        java.write_text(f'#!/bin/sh\n: > {started}\necho \'openjdk version "11.0.1"\' >&2\n')
+        java.chmod(0o755)
+        (home / 'release').write_text('IMPLEMENTOR="Eclipse Adoptium"\nJAVA_RUNTIME_VERSION="17.0.9+9"\n'
+                                      'JAVA_VERSION="17.0.9"\n')
+        os.symlink(java, os.path.join(self.directory, 'java'))
+        result, _elapsed = self.run_minimal(('cat', 'head', 'sed', 'readlink'))
+        parsed = parse_probe_output(result.stdout)
+        self.assertEqual(parsed.facts['java_version'], '17.0.9')
+        self.assertFalse(started.exists(), 'java was started although its release file was there')
+
+    def test_java_without_a_release_file_is_asked(self):
+        started = Path(self.directory) / 'jvm-started'
+        result, _elapsed = self.run_minimal(('cat', 'head', 'sed', 'readlink'), fake={
+            'java': f': > {started}\necho \'java version "1.6.0_45"\' >&2\n'})
+        parsed = parse_probe_output(result.stdout)
+        self.assertEqual(parsed.facts['java_version'], '1.6.0_45')
+        self.assertTrue(started.exists())
 
     def test_output_is_capped_and_escaped(self):
         line = '0123456789' * 6

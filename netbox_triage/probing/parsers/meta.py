@@ -4,7 +4,7 @@ from .text import clean, key_values, to_int
 
 __all__ = ('probe_meta',)
 
-_PRECISION_MS = {'ns': 1, 's': 1000}
+_PRECISION_MS = {'ns': 1, 'uptime': 10, 's': 1000}
 
 
 def probe_meta(text):

@@ -10,7 +10,7 @@ from .text import clean
 __all__ = ('java_version', 'monit_version', 'openssl_version')
 
 _MONIT = re.compile(r'Monit version ([0-9][0-9A-Za-z.+-]{0,31})')
-_JAVA = re.compile(r'^\S{0,32} ?version "([^"]{1,64})"', re.MULTILINE)
+_JAVA = re.compile(r'^(?:\S{0,32} ?version "([^"]{1,64})"|JAVA_VERSION="([^"]{1,64})")', re.MULTILINE)
 
 
 def openssl_version(text):
@@ -28,6 +28,6 @@ def monit_version(text):
 
 
 def java_version(text):
-    """'1.8.0_392' or '17.0.9' from the first line of ``java -version``."""
+    """'1.8.0_392' or '17.0.9' from the first line of ``java -version``, or from the JDK's ``release`` file."""
     match = _JAVA.search(text)
-    return clean(match.group(1), 64) if match else None
+    return clean(match.group(1) or match.group(2), 64) if match else None
