@@ -21,7 +21,9 @@ A host is a device or a virtual machine. Its **state**, worst first (the first t
 its hosts. Medium, low and info discoveries are counted but do not colour tiles.
 
 A host's **monitoring coverage** is the best state of its systems (reporting > silent > configured > planned >
-none, as in ``collector/summary.py``); a host no system covers is "none".
+none, as in ``collector/summary.py``); a host no system covers is "none". The board shows the fleet coverage
+summary of ``collector.summary.coverage_summary()`` (hosts per state, per check type of their *reporting* systems,
+reporting hosts with a failing check), computed here inside the same grouped statement, restricted to the user.
 """
 
 from dataclasses import dataclass, field
@@ -39,7 +41,13 @@ from dcim.models import Device, DeviceRole, Site
 from extras.models import Tag
 from virtualization.models import Cluster, VirtualMachine
 
-from .choices import IncidentStatusChoices, MonitoringStateChoices, ProbeStatusChoices, SeverityChoices
+from .choices import (
+    IncidentStatusChoices,
+    MonitoringCheckTypeChoices,
+    MonitoringStateChoices,
+    ProbeStatusChoices,
+    SeverityChoices,
+)
 from .impact import MixedCurrenciesError
 from .models import BusinessImpact, Discovery, HostFacts, Incident, MonitoringCoverage, TimelineEntry
 from .settings import get_setting
@@ -103,10 +111,13 @@ COVERAGE_STATES = (
     MonitoringStateChoices.SILENT,
     MonitoringStateChoices.REPORTING,
 )
+# Check types, as coverage_summary() counts them: hosts whose reporting coverage covers the type.
+CHECK_TYPES = tuple(MonitoringCheckTypeChoices.values())
 
 
 _SEVERITY_LABELS = {choice[0]: choice[1] for choice in SeverityChoices}
 _COVERAGE_LABELS = {choice[0]: choice[1] for choice in MonitoringStateChoices}
+_CHECK_TYPE_LABELS = {choice[0]: choice[1] for choice in MonitoringCheckTypeChoices}
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,10 @@ class HostCounts:
     discoveries: dict = field(default_factory=lambda: dict.fromkeys(SEVERITIES, 0))
     # {coverage state: hosts in that state}, or None when the user may not view coverage.
     coverage: dict | None = None
+    # {check type: hosts whose reporting coverage covers it}, and reporting hosts with a failing check (None, 0 when
+    # the user may not view coverage): coverage_summary()'s by_check_type and failing_checks.
+    check_types: dict | None = None
+    failing_checks: int = 0
 
     @property
     def probed(self):
@@ -192,7 +207,23 @@ class HostCounts:
         return [(_COVERAGE_LABELS[state], MonitoringStateChoices.colors.get(state), self.coverage[state])
                 for state in reversed(COVERAGE_STATES)]
 
-    def add(self, kind, probe, worst_severity, coverage_rank, hosts, severity_counts):
+    @property
+    def check_type_rows(self):
+        """[(check type, label, colour, hosts)] for every check type, in the choices' order; [] without coverage."""
+        if self.check_types is None:
+            return []
+        return [(kind, _CHECK_TYPE_LABELS[kind], MonitoringCheckTypeChoices.colors.get(kind), self.check_types[kind])
+                for kind in CHECK_TYPES]
+
+    def coverage_summary(self):
+        """The figures in the shape of collector.summary.coverage_summary() (None without coverage)."""
+        if self.coverage is None:
+            return None
+        return {'hosts': self.hosts, 'by_state': {state: self.coverage[state] for state in
+                                                  MonitoringStateChoices.values()},
+                'by_check_type': dict(self.check_types), 'failing_checks': self.failing_checks}
+
+    def add(self, kind, probe, worst_severity, coverage_rank, hosts, severity_counts, type_counts=(), failing=0):
         self.hosts += hosts
         if kind == 'd':
             self.devices += hosts
@@ -211,6 +242,9 @@ class HostCounts:
             self.discoveries[severity] += count or 0
         if self.coverage is not None:
             self.coverage[COVERAGE_STATES[coverage_rank or 0]] += hosts
+            for check_type, count in zip(CHECK_TYPES, type_counts, strict=True):
+                self.check_types[check_type] += count or 0
+            self.failing_checks += failing or 0
 
 
 def _host_state(probe, worst_severity):
@@ -259,6 +293,12 @@ class FleetFigures(HostCounts):
             return []
         return [(_SEVERITY_LABELS[severity], SeverityChoices.colors.get(severity), count,
                  self.links['severity'][severity]) for severity, count in self.all_discoveries.items()]
+
+    @property
+    def check_type_figures(self):
+        """[(check type, label, colour, hosts, list URL of the reporting coverage)]; [] without coverage."""
+        return [(kind, label, color, hosts, self.links.get('check_type', {}).get(kind))
+                for kind, label, color, hosts in self.check_type_rows]
 
 
 @dataclass
@@ -398,36 +438,47 @@ def _grouped_host_rows(user, grouping, now, cutoff):
     coverage = (MonitoringCoverage.objects.restrict(user, 'view') if _can_view(user, MonitoringCoverage)
                 else MonitoringCoverage.objects.none())
     cov_parts = [(kind, _sql(coverage.filter(**{f'{fk[kind]}__isnull': False}).order_by()
-                             .annotate(rank=_rank('state', COVERAGE_STATES)).values_list(f'{fk[kind]}_id', 'rank')))
+                             .annotate(rank=_rank('state', COVERAGE_STATES))
+                             .values_list(f'{fk[kind]}_id', 'rank', 'check_types', 'failing_checks')))
                  for kind in hosts]
 
     host_sql, host_params = _union(host_parts, {'kind': 'text', 'id': 'bigint', 'grp': 'bigint'})
     facts_sql, facts_params = _union(facts_parts, {'kind': 'text', 'id': 'bigint', 'cls': 'text'})
     disc_sql, disc_params = _union(disc_parts, {'kind': 'text', 'id': 'bigint', 'rank': 'integer'})
-    cov_sql, cov_params = _union(cov_parts, {'kind': 'text', 'id': 'bigint', 'rank': 'integer'})
+    cov_sql, cov_params = _union(cov_parts, {'kind': 'text', 'id': 'bigint', 'rank': 'integer',
+                                             'types': 'varchar[]', 'failing': 'integer'})
     per_severity = ', '.join(f'COUNT(*) FILTER (WHERE rank = {rank}) AS s{rank}' for rank in range(len(SEVERITIES)))
     sums = ', '.join(f'SUM(d.s{rank})' for rank in range(len(SEVERITIES)))
+    # coverage_summary()'s per-host figures: the check types of its reporting rows, and whether one of them fails.
+    reporting = COVERAGE_STATES.index(MonitoringStateChoices.REPORTING)
+    per_type = ', '.join(f'bool_or(rank = {reporting} AND %s = ANY(types)) AS t{i}' for i in range(len(CHECK_TYPES)))
+    type_counts = ', '.join(f'COUNT(*) FILTER (WHERE c.t{i})' for i in range(len(CHECK_TYPES)))
     never = 'never' if visible_facts else 'unknown'
     sql = f"""
-        SELECT h.kind, h.grp, COALESCE(f.cls, %s) AS cls, d.worst, c.best, COUNT(*), {sums}
+        SELECT h.kind, h.grp, COALESCE(f.cls, %s) AS cls, d.worst, c.best, COUNT(*), {sums}, {type_counts},
+               COUNT(*) FILTER (WHERE c.failing)
         FROM ({host_sql}) AS h
         LEFT JOIN ({facts_sql}) AS f ON f.kind = h.kind AND f.id = h.id
         LEFT JOIN (
             SELECT kind, id, MIN(rank) AS worst, {per_severity} FROM ({disc_sql}) AS dd GROUP BY kind, id
         ) AS d ON d.kind = h.kind AND d.id = h.id
-        LEFT JOIN (SELECT kind, id, MAX(rank) AS best FROM ({cov_sql}) AS cc GROUP BY kind, id) AS c
-            ON c.kind = h.kind AND c.id = h.id
+        LEFT JOIN (
+            SELECT kind, id, MAX(rank) AS best, {per_type},
+                   bool_or(rank = {reporting} AND failing > 0) AS failing
+            FROM ({cov_sql}) AS cc GROUP BY kind, id
+        ) AS c ON c.kind = h.kind AND c.id = h.id
         GROUP BY 1, 2, 3, 4, 5
     """
-    params = [never, *host_params, *facts_params, *disc_params, *cov_params]
+    params = [never, *host_params, *facts_params, *disc_params, *CHECK_TYPES, *cov_params]
     with connections[Device.objects.db].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
 def _fill(counts, rows):
-    for kind, _group, probe, worst, best, hosts, *severity_counts in rows:
-        counts.add(kind, probe, worst, best, hosts, severity_counts)
+    for kind, _group, probe, worst, best, hosts, *figures in rows:
+        severity_counts, figures = figures[:len(SEVERITIES)], figures[len(SEVERITIES):]
+        counts.add(kind, probe, worst, best, hosts, severity_counts, figures[:len(CHECK_TYPES)], figures[-1])
     return counts
 
 
@@ -460,6 +511,7 @@ def fleet_figures(user, *, now=None, rows=None):
     fleet = FleetFigures(
         stale_after=after, can_view_facts=_can_view(user, HostFacts), can_view_discoveries=_can_view(user, Discovery),
         coverage=dict.fromkeys(COVERAGE_STATES, 0) if can_view_coverage else None,
+        check_types=dict.fromkeys(CHECK_TYPES, 0) if can_view_coverage else None,
     )
     _fill(fleet, rows)
     if fleet.can_view_discoveries:
@@ -482,6 +534,10 @@ def fleet_figures(user, *, now=None, rows=None):
         'severity': {severity: _list_url(discovery_list, {'is_active': 'true', 'severity': severity})
                      for severity in SEVERITIES},
         'coverage': _optional_url('plugins:netbox_triage:monitoringcoverage_list') if can_view_coverage else None,
+        # The reporting coverage rows behind each check-type figure.
+        'check_type': {check_type: _list_url('plugins:netbox_triage:monitoringcoverage_list', {
+            'state': MonitoringStateChoices.REPORTING, 'check_type': check_type}) for check_type in CHECK_TYPES}
+        if can_view_coverage else {},
         'unmonitored_devices': _optional_url('plugins:netbox_triage:unmonitored_devices'),
         'unmonitored_vms': _optional_url('plugins:netbox_triage:unmonitored_virtualmachines'),
     }
@@ -499,7 +555,8 @@ def group_tiles(user, group_by=DEFAULT_GROUP_BY, *, now=None, rows=None):
     for row in rows:
         key = row[1]
         if key not in tiles:
-            tiles[key] = Tile(key=key, coverage=dict.fromkeys(COVERAGE_STATES, 0) if can_view_coverage else None)
+            tiles[key] = Tile(key=key, coverage=dict.fromkeys(COVERAGE_STATES, 0) if can_view_coverage else None,
+                              check_types=dict.fromkeys(CHECK_TYPES, 0) if can_view_coverage else None)
         _fill(tiles[key], [row])
 
     fields = ('pk', 'name', 'slug') if grouping.model is Tag else ('pk', 'name')

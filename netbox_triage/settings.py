@@ -39,7 +39,6 @@ DEFAULT_SETTINGS = {
     'ssh_password_env': None,
     'ssh_jump_host': None,
     'known_hosts_file': None,
-    'hostkey_state_dir': None,
     'connect_timeout': 5,
     'auth_timeout': 10,
     'command_timeout': 60,
@@ -57,12 +56,13 @@ DEFAULT_SETTINGS = {
     # After the rules, check exposed admin services (Jenkins, Elasticsearch, Docker) with anonymous HTTP
     # requests to the host's own addresses, inside `allowed_networks`.
     'active_http_checks': True,
-    # Monit bundles (docs/exports.md): where a bundle is installed on a host, and the Slack incoming
-    # webhook its alert script posts to (a URL from the operator, never from NetBox data; empty: no
-    # Slack, alerts go to the host's syslog only). `monit_collector_url` is the URL a host's Monit
-    # reports to (`set mmonit`); empty until the collector is enabled.
+    # Monit bundles (docs/exports.md): where a bundle is installed on a host, and the environment variable
+    # holding the Slack incoming webhook its alert script posts to (a secret: never in NetBox data or in a
+    # bundle NetBox serves; `triage_export monit --with-secrets` writes it into the bundle's secrets file).
+    # `monit_collector_url` is the URL a host's Monit reports to (`set mmonit`), without credentials: they
+    # are `monit_collector_user` and the password in `monit_collector_password_env`. Empty: no `set mmonit`.
     'monit_prefix': '/etc/monit',
-    'monit_slack_webhook_url': '',
+    'monit_slack_webhook_env': 'TRIAGE_MONIT_SLACK_WEBHOOK_URL',
     'monit_collector_url': '',
     # Topology diagrams (docs/exports.md): the most nodes one diagram may hold (larger inventories
     # are split per site or group), and the hard limit on one render (seconds).
@@ -88,6 +88,16 @@ DEFAULT_SETTINGS = {
 }
 
 
+# Settings that are gone, and what replaces them: refused at start-up with that message.
+RETIRED_SETTINGS = {
+    'hostkey_state_dir': 'nothing read it: host keys (and jump host keys) are pinned in NetBox, in HostFacts, or '
+                         'checked against known_hosts_file',
+    'monit_slack_webhook_url': 'the webhook is a secret: put it in the environment variable named by '
+                               "monit_slack_webhook_env (default 'TRIAGE_MONIT_SLACK_WEBHOOK_URL'); "
+                               '`triage_export monit --with-secrets` writes it into the bundles',
+}
+
+
 def get_setting(name):
     """Return one plugin setting, falling back to its default."""
     if name not in DEFAULT_SETTINGS:
@@ -106,6 +116,8 @@ def _fail(name, message):
 def validate_settings():
     """Check every setting once at start-up; raise ImproperlyConfigured with the setting's name."""
     configured = settings.PLUGINS_CONFIG.get(PLUGIN_NAME, {})
+    for name in sorted(set(configured) & set(RETIRED_SETTINGS)):
+        _fail(name, f'no longer a setting: {RETIRED_SETTINGS[name]}')
     unknown = sorted(set(configured) - set(DEFAULT_SETTINGS))
     if unknown:
         raise ImproperlyConfigured(f"PLUGINS_CONFIG['{PLUGIN_NAME}']: unknown setting(s) {', '.join(unknown)}")
@@ -165,7 +177,7 @@ def _validate_collector_settings():
 
     if not isinstance(get_setting('monit_collector_enabled'), bool):
         _fail('monit_collector_enabled', 'must be True or False')
-    for name in ('monit_collector_user', 'monit_collector_password_env'):
+    for name in ('monit_collector_user', 'monit_collector_password_env', 'monit_slack_webhook_env'):
         value = get_setting(name)
         if not isinstance(value, str) or not re.fullmatch(r'[A-Za-z0-9_.@+-]{1,150}', value):
             _fail(name, f'{value!r} must be a plain name (letters, digits, _ . @ + -)')
@@ -182,8 +194,27 @@ def _validate_collector_settings():
         _fail('monitoring_silent_severity', f'must be one of {", ".join(SEVERITIES)}')
     if get_setting('monitoring_unmonitored_severity') not in (*SEVERITIES, None):
         _fail('monitoring_unmonitored_severity', f'must be one of {", ".join(SEVERITIES)} or None')
+    from .exporters.monit import WEBHOOK, collector_credentials_error, collector_url_error
+
+    # The URL is written into every bundle: it must carry no credential (Monit's user and password come from
+    # monit_collector_user and the environment, into a secrets file kept on the host).
+    url_error = collector_url_error(get_setting('monit_collector_url'))
+    if url_error:
+        _fail('monit_collector_url', url_error)
     if get_setting('monit_collector_enabled'):
         password_env = get_setting('monit_collector_password_env')
-        if not os.environ.get(password_env):
+        password = os.environ.get(password_env)
+        if not password:
             _fail('monit_collector_password_env', f'the collector is enabled but the environment variable '
                                                   f'{password_env} is empty or unset')
+        # Monit, the only client, sends the user and password of its set mmonit URL verbatim.
+        credentials_error = collector_credentials_error(get_setting('monit_collector_user'), password)
+        if credentials_error:
+            name, message = credentials_error
+            _fail(name, message if name == 'monit_collector_user' else
+                  f'{message} (environment variable {password_env})')
+    webhook_env = get_setting('monit_slack_webhook_env')
+    webhook = (os.environ.get(webhook_env) or '').strip()
+    if webhook and not WEBHOOK.match(webhook):
+        _fail('monit_slack_webhook_env', f'the environment variable {webhook_env} must hold an https:// URL of '
+                                         f'letters, digits and . _ ~ / % + = -')

@@ -123,6 +123,21 @@ FLEET_TEMPLATE = """{% load i18n %}
       <span class="badge text-bg-{{ color }}">{{ count }} {{ label|lower }}</span>
     {% endfor %}
   </div>
+  <div class="mt-1 small">{% trans "Proven checks" %}:
+    {% if fleet.coverage.reporting %}
+      {% for kind, label, color, count, url in fleet.check_type_figures %}{% if count %}
+        <a href="{{ url }}" class="badge text-bg-{{ color }} text-decoration-none"
+           data-check-type="{{ kind }}">{{ count }} {{ label|lower }}</a>
+      {% endif %}{% endfor %}
+      {% if fleet.failing_checks %}
+        <span class="text-danger">{% blocktrans trimmed count counter=fleet.failing_checks %}
+          {{ counter }} host failing a check{% plural %}{{ counter }} hosts failing a check
+        {% endblocktrans %}</span>
+      {% endif %}
+    {% else %}
+      <span class="text-muted">{% trans "none: no host reports" %}</span>
+    {% endif %}
+  </div>
 {% endif %}
 {% if board_url %}
   <div class="mt-2 small">
@@ -136,7 +151,7 @@ FLEET_TEMPLATE = """{% load i18n %}
 class FleetSanityWidget(DashboardWidget):
     default_title = _('Fleet sanity')
     description = _('Hosts known, probed, stale and unreachable; open discoveries by severity; monitoring coverage '
-                    'by state.')
+                    'by state and by check type.')
     width = 4
     height = 3
 

@@ -114,6 +114,8 @@ ensure_tools() {
   command -v busybox >/dev/null 2>&1 || { missing+=(busybox); pkgs+=(busybox); }
   # The browser tests and screenshots drive Debian's Chromium through Playwright.
   [ -x /usr/bin/chromium ] || { missing+=(chromium); pkgs+=(chromium); }
+  # The real-monit test records every connection monit opens (strace) to prove it dials loopback only.
+  command -v strace >/dev/null 2>&1 || { missing+=(strace); pkgs+=(strace); }
   [ ${#pkgs[@]} -eq 0 ] && return 0
   if is_root && has_apt; then
     apt_install "${pkgs[@]}"

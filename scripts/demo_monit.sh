@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The demo's real Monit daemons (Debian's monit): one per seed host in DEMO_MONIT_DAEMONS (netbox_triage/demo.py),
 # all on this machine, each with the control file the plugin's own Monit export writes for its host, reporting
-# to the demo's collector on 127.0.0.1 (`set mmonit`, from monit_collector_url: scripts/configuration.py.in
-# enables the collector when TRIAGE_DEMO_COLLECTOR=1). Called by scripts/services.sh start/stop.
+# to the demo's collector on 127.0.0.1 (scripts/configuration.py.in enables the collector when
+# TRIAGE_DEMO_COLLECTOR=1). The export is the operator's `triage_export monit --with-secrets`: each host's
+# secrets/mmonit.monitrc gets the `set mmonit` line with the collector's user and password (from
+# TRIAGE_MONIT_COLLECTOR_PASSWORD), which no bundle served by NetBox carries. Called by scripts/services.sh.
 #
 #   scripts/demo_monit.sh start [PORT]   export, install under .netbox/monit/<host>/, start (a running one is kept)
 #   scripts/demo_monit.sh stop           stop them (monit quit, by their own pid files)
 #
 # Per host, under .netbox/monit/<host>/: monitrc (0600; the export with `set daemon` shortened, the log, pid,
-# state, id and event files here, no httpd), monit.id (the fixed ID demo.create_demo_agents() maps to the host),
-# monit.pid, monit.state, monit.log. Only loopback: a control file naming any address outside 127.0.0.0/8 is
-# not started.
+# state, id and event files here, no httpd), secrets/ (0600: mmonit.monitrc, slack-webhook.url, database check
+# credentials), monit.id (the fixed ID demo.create_demo_agents() maps to the host), monit.pid, monit.state,
+# monit.log. The bundle itself (it holds the password) is deleted once installed. Only loopback: a control
+# file or secrets file naming any address outside 127.0.0.0/8 is not started.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export NETBOX_ROOT=${NETBOX_ROOT:-$ROOT/.netbox}
@@ -35,9 +38,10 @@ stop_all() {
   done
 }
 
-loopback_only() {  # loopback_only FILE: every address and URL host in the control file is in 127.0.0.0/8
+loopback_only() {  # loopback_only FILE...: every address and URL host in these Monit files is in 127.0.0.0/8
   local bad
-  bad=$(grep -Eo '(address|mmonit http://[^@ ]*@)[ ]*[^ :/]+' "$1" | sed -E 's/^(address|mmonit http:\/\/[^@ ]*@) *//' \
+  bad=$(cat "$@" | grep -Eo '(address|mmonit https?://([^@ ]*@)?)[ ]*[^ :/@]+' \
+        | sed -E 's/^(address|mmonit https?:\/\/([^@ ]*@)?) *//' \
         | grep -Ev '^(127\.[0-9]+\.[0-9]+\.[0-9]+|localhost)$' || true)
   [ -z "$bad" ] || { echo "    refusing $1: non-loopback address(es): $bad" >&2; return 1; }
 }
@@ -53,7 +57,8 @@ start_all() {
   if ! out=$(TRIAGE_DEMO_COLLECTOR=1 TRIAGE_DEMO_PORT=$port "$ROOT/.venv/bin/netbox" shell --no-imports -c "
 from django.core.management import call_command
 from netbox_triage.demo import DEMO_MONIT_DAEMONS, demo_monit_id
-call_command('triage_export', 'monit', '--prefix', '$PLACEHOLDER', '--site', 'customer-dc', '--output', '$bundle')
+call_command('triage_export', 'monit', '--prefix', '$PLACEHOLDER', '--site', 'customer-dc', '--with-secrets',
+             '--output', '$bundle')
 for name in DEMO_MONIT_DAEMONS:
     print('demo-monit', name, demo_monit_id(name))
 " 2>"$DIR/export.log"); then
@@ -81,14 +86,17 @@ for name in DEMO_MONIT_DAEMONS:
     sed -i -E \
       -e "s|^set daemon [0-9]+$|set daemon $CYCLE|" \
       -e "s|^set log syslog$|set log $home/monit.log\nset pidfile $home/monit.pid\nset statefile $home/monit.state\nset idfile $home/monit.id\nset eventqueue basedir $home/events slots 100|" \
-      -e '/^set httpd /d' -e '/^    allow localhost$/d' \
+      -e '/^set httpd /d' -e '/^    allow 127\.0\.0\.1$/d' \
       "$rc"
     chmod 600 "$rc"
-    if ! grep -q "^set mmonit http://[^ ]*@127.0.0.1:$port/plugins/triage/collector/monit/$" "$rc"; then
-      echo "    monit $host: no 'set mmonit' to the demo collector in $rc (TRIAGE_DEMO_COLLECTOR)" >&2
+    chmod 700 "$home/secrets"
+    if ! grep -q "^include $home/secrets/mmonit.monitrc$" "$rc" \
+        || ! grep -q "^set mmonit http://[^ ]*@127.0.0.1:$port/plugins/triage/collector/monit/$" \
+          "$home/secrets/mmonit.monitrc"; then
+      echo "    monit $host: no 'set mmonit' to the demo collector in $home/secrets (TRIAGE_DEMO_COLLECTOR)" >&2
       continue
     fi
-    loopback_only "$rc" || continue
+    loopback_only "$rc" "$home"/secrets/*.monitrc || continue
     printf '%s\n' "$monit_id" > "$home/monit.id"
     chmod 600 "$home/monit.id"
     if ! HOME=$home "$MONIT" -t -c "$rc" >"$home/monit-t.log" 2>&1; then
@@ -103,6 +111,7 @@ for name in DEMO_MONIT_DAEMONS:
       echo "    monit $host did not start, see $home/start.log and $home/monit.log" >&2
     fi
   done < <(grep '^demo-monit ' <<<"$out")
+  rm -f "$bundle"  # it holds the collector's password; the installed secrets files keep it (0600)
 }
 
 case "${1:-}" in

@@ -7,6 +7,8 @@ bundle, one folder per host under an install prefix chosen at export time (defau
     <prefix>/<alias>/scripts/notify.sh         0755  alert hook: syslog, and Slack when a webhook is set
     <prefix>/<alias>/scripts/os_release.sh     0755  the `os_release` program check
     <prefix>/<alias>/secrets/<check>.monitrc   0600  placeholder credentials of one database check
+    <prefix>/<alias>/secrets/mmonit.monitrc    0600  the `set mmonit` line (collector URL and password)
+    <prefix>/<alias>/secrets/slack-webhook.url 0600  the Slack webhook notify.sh posts to
 
 What a monitrc holds comes from NetBox and the probe: `system` checks (load sized by the probe's CPU
 count, CPU, memory, swap when the host has swap), a `filesystem` check per real mount the probe
@@ -23,7 +25,11 @@ a TCP port test). Names and values come from many hands, and a monitrc has no es
 - remote targets use the SSH probe's address mapping (`triage.ssh` host, and its port for SSH
   checks) and must be IP literals inside `allowed_networks`: anything else is left out with a
   comment saying why, never written;
-- credentials never come from NetBox: a database check includes a placeholder file kept on the host;
+- secrets are never in a bundle served by NetBox: the monitrc includes `secrets/mmonit.monitrc` for its
+  `set mmonit` line (the collector's password), notify.sh reads `secrets/slack-webhook.url`, a database
+  check includes `secrets/<check>.monitrc`; all are placeholders kept on the host, filled in there, or
+  by the operator on the NetBox server with `triage_export monit --with-secrets` (MonitSecrets, from the
+  environment variables the settings name; no UI or REST door passes them);
 - statements the host's Monit cannot parse (version from the probe, see MONIT_FEATURES) are left
   out with a comment;
 - comments (names, reasons) are reduced to printable ASCII, other characters escaped.
@@ -31,6 +37,7 @@ a TCP port test). Names and values come from many hands, and a monitrc has no es
 
 import io
 import ipaddress
+import os
 import re
 import tarfile
 import time
@@ -68,6 +75,7 @@ __all__ = (
     'LeftOut',
     'MonitBundle',
     'MonitHost',
+    'MonitSecrets',
     'RemoteCheck',
     'render_monit_bundle',
     'validate_prefix',
@@ -107,10 +115,13 @@ PREFIX_MAX = 200
 CHECK_NAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$')
 MOUNT = re.compile(r'^/[A-Za-z0-9_.+@:/-]*$')
 INTERFACE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$')
-# Webhook and collector URLs come from the settings; still, they are written into a shell script and a monitrc.
+# The webhook (an environment variable) and the collector URL (a setting) are written into a secrets file and a
+# monitrc: allowlisted. The collector URL carries no credentials (settings.py refuses them at start-up); Monit
+# sends the URL's user and password verbatim (it does not percent-decode them), so they are allowlisted too.
 WEBHOOK = re.compile(r'^https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/%+=-]*)?$')
-COLLECTOR = re.compile(r'^https?://(?:[A-Za-z0-9._~%+=-]+(?::[A-Za-z0-9._~%+=-]+)?@)?[A-Za-z0-9.-]+'
-                       r'(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/%+=-]*)?$')
+COLLECTOR = re.compile(r'^(https?)://([A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/%+=-]*)?)$')
+COLLECTOR_USER = re.compile(r'^[A-Za-z0-9._~+-]{1,150}$')
+COLLECTOR_PASSWORD = re.compile(r'^[A-Za-z0-9._~!*+=,;%-]{1,200}$')
 VERSION = re.compile(r'^\s*(\d{1,3})\.(\d{1,3})(?:\.(\d{1,3}))?')
 # Filesystems that are images or memory, always "full" or meaningless for space alerts.
 PSEUDO_FILESYSTEMS = frozenset({
@@ -133,6 +144,8 @@ PROTOCOL_NAMES = {'mysql': 'MySQL', 'redis': 'Redis', 'pgsql': 'PostgreSQL', 'ht
 CREDENTIAL_FEATURES = {'mysql': 'mysql_credentials', 'pgsql': 'pgsql_credentials'}
 HOST_MODELS = {'dcim.device': Device, 'virtualization.virtualmachine': VirtualMachine}
 README = 'netbox-triage-monit.txt'
+MMONIT_FILE = 'secrets/mmonit.monitrc'
+WEBHOOK_FILE = 'secrets/slack-webhook.url'
 
 
 class LeftOut(NamedTuple):
@@ -180,6 +193,7 @@ class MonitBundle:
     hosts: list[MonitHost] = field(default_factory=list)
     skipped: list[SkippedHost] = field(default_factory=list)
     created: float = field(default_factory=time.time)
+    with_secrets: bool = False  # the secrets files hold the operator's secrets (CLI --with-secrets)
 
     def readme(self):
         lines = [
@@ -187,7 +201,19 @@ class MonitBundle:
             f'{len(self.skipped)} skipped, for the install prefix {self.prefix}.',
             '',
             'Install: put <prefix>/<host>/ at the same path on the host (tar -xzf <bundle>.tar.gz -C <prefix>),',
-            'fill in its secrets/*.monitrc if it has any, then:',
+        ]
+        if self.with_secrets:
+            lines += [
+                'THIS BUNDLE HOLDS SECRETS (triage_export monit --with-secrets): the collector password in',
+                '<host>/secrets/mmonit.monitrc and the Slack webhook in <host>/secrets/slack-webhook.url. Keep it',
+                'mode 0600 and delete it once installed. Fill in secrets/<check>.monitrc if it has any, then:',
+            ]
+        else:
+            lines += [
+                'fill in its secrets/ files on the host (NetBox never ships them): mmonit.monitrc (the set mmonit',
+                'line with the collector password), slack-webhook.url, and any <check>.monitrc, then:',
+            ]
+        lines += [
             '  monit -t -c <prefix>/<host>/monitrc && monit -c <prefix>/<host>/monitrc',
             'Updating without overwriting filled-in secrets (GNU tar):',
             "  tar -xzf <bundle>.tar.gz -C <prefix> --wildcards --skip-old-files '*/secrets/*'",
@@ -258,23 +284,89 @@ def _version_text(version):
     return '.'.join(str(part) for part in version)
 
 
+def collector_url_error(url):
+    """Why `monit_collector_url` cannot be written as `set mmonit` (None when it can). Never echoes a credential."""
+    if not url:
+        return None
+    if not isinstance(url, str):
+        return 'must be a string'
+    _scheme, _sep, rest = url.partition('://')
+    if '@' in rest.split('/', 1)[0]:
+        return ("must not carry credentials (user:password@): Monit's user is monit_collector_user and its password "
+                'is read from the environment variable named by monit_collector_password_env; bundles get them in '
+                'secrets/mmonit.monitrc, filled in on the host or by `triage_export monit --with-secrets`')
+    if not COLLECTOR.match(url):
+        return 'must be an http(s):// URL of letters, digits and . _ ~ / % + = - (host, optional port and path)'
+    return None
+
+
+def collector_credentials_error(user, password):
+    """(setting, why) when Monit could not send this user and password in a `set mmonit` URL, else None: Monit
+    sends them verbatim, so they are allowlisted. Names the rule, never the password."""
+    if not COLLECTOR_USER.match(user or ''):
+        return 'monit_collector_user', 'must be letters, digits and . _ ~ + - to be written into a set mmonit URL'
+    if not COLLECTOR_PASSWORD.match(password or ''):
+        return 'monit_collector_password_env', (
+            'the collector password must be 1 to 200 letters, digits and . _ ~ ! * + = , ; % - (Monit sends the '
+            'password of its set mmonit URL verbatim, so nothing can be escaped)')
+    return None
+
+
+class MonitSecrets(NamedTuple):
+    """The secrets an operator's bundle carries in its secrets files (`triage_export monit --with-secrets` on the
+    NetBox server): the collector's user and password and the Slack webhook, from the environment variables the
+    settings name. Only that command builds one; the UI and REST doors never do, so their bundles hold none."""
+
+    collector_user: str
+    collector_password: str | None  # None: no collector URL set, nothing to report to
+    webhook: str | None  # None: the variable is empty, alerts go to syslog only
+    password_env: str
+    webhook_env: str
+
+    def __repr__(self):
+        # Never the values, whoever prints this (a traceback, a debugger, a log line).
+        password = '<hidden>' if self.collector_password else None
+        webhook = '<hidden>' if self.webhook else None
+        return (f'MonitSecrets(collector_user={self.collector_user!r}, collector_password={password}, '
+                f'webhook={webhook}, password_env={self.password_env!r}, webhook_env={self.webhook_env!r})')
+
+    @classmethod
+    def from_environment(cls):
+        """Raises ValueError, naming the variable (never its value), when a needed secret is missing or unusable."""
+        user, password_env = get_setting('monit_collector_user'), get_setting('monit_collector_password_env')
+        webhook_env = get_setting('monit_slack_webhook_env')
+        password = None
+        if get_setting('monit_collector_url'):
+            password = os.environ.get(password_env) or ''
+            if not password:
+                raise ValueError(f'the bundles report to monit_collector_url, but the environment variable '
+                                 f'{password_env} (monit_collector_password_env) is empty or unset')
+            error = collector_credentials_error(user, password)
+            if error:
+                raise ValueError(f'{error[0]} {error[1]}' if error[0] == 'monit_collector_user' else
+                                 f'{error[1]} (environment variable {password_env})')
+        webhook = (os.environ.get(webhook_env) or '').strip() or None
+        if webhook and not WEBHOOK.match(webhook):
+            raise ValueError(f'the environment variable {webhook_env} (monit_slack_webhook_env) must hold an https:// '
+                             f'URL of letters, digits and . _ ~ / % + = -')
+        return cls(user, password, webhook, password_env, webhook_env)
+
+
 class _Settings(NamedTuple):
     prefix: str
-    webhook: str
     collector: str
     scope: Scope
     assume_version: tuple
+    secrets: MonitSecrets | None
 
 
-def _settings(prefix, assume_version):
-    webhook = get_setting('monit_slack_webhook_url') or ''
-    if webhook and not WEBHOOK.match(webhook):
-        raise ValueError('monit_slack_webhook_url must be an https:// URL of letters, digits and . _ ~ / % + = -')
+def _settings(prefix, assume_version, secrets):
     collector = get_setting('monit_collector_url') or ''
-    if collector and not COLLECTOR.match(collector):
-        raise ValueError('monit_collector_url must be an http(s):// URL of letters, digits and . _ ~ / % + = - : @')
-    return _Settings(validate_prefix(prefix or get_setting('monit_prefix')), webhook, collector,
-                     Scope.from_settings(), tuple(assume_version or DEFAULT_MONIT_VERSION))
+    error = collector_url_error(collector)
+    if error:
+        raise ValueError(f'monit_collector_url {error}')
+    return _Settings(validate_prefix(prefix or get_setting('monit_prefix')), collector, Scope.from_settings(),
+                     tuple(assume_version or DEFAULT_MONIT_VERSION), secrets)
 
 
 def _rows(queryset, with_facts):
@@ -641,15 +733,58 @@ def _secrets_placeholder(writer, host, port, protocol):
     )
 
 
+def _mmonit_file(writer):
+    """secrets/mmonit.monitrc: the `set mmonit` line with the collector's password (--with-secrets), else a
+    placeholder of comments saying what to write there."""
+    settings, secrets = writer.settings, writer.settings.secrets
+    scheme, rest = COLLECTOR.match(settings.collector).groups()
+    if secrets is not None and secrets.collector_password:
+        return (
+            f'# The collector the Monit of {writer.alias} reports to, included by {writer.base}/monitrc\n'
+            f'# (written by netbox-triage: triage_export monit --with-secrets). Keep this file mode 0600.\n'
+            f'set mmonit {scheme}://{secrets.collector_user}:{secrets.collector_password}@{rest}\n'
+        )
+    user = comment_text(get_setting('monit_collector_user'))
+    return (
+        f'# The collector the Monit of {writer.alias} reports to, included by {writer.base}/monitrc (netbox-triage).\n'
+        f"# NetBox never ships the collector's password: write it here, on the host, as this file's one statement\n"
+        f'#     set mmonit {scheme}://{user}:<password>@{rest}\n'
+        f'# (Monit sends the password as written) and keep this file mode 0600. Left as comments only, this\n'
+        f'# host does not report to NetBox.\n'
+    )
+
+
+def _webhook_file(writer):
+    """secrets/slack-webhook.url, which notify.sh reads: the webhook (--with-secrets), else a placeholder."""
+    secrets = writer.settings.secrets
+    if secrets is not None and secrets.webhook:
+        return (
+            f'# The Slack incoming webhook {writer.notify} posts alerts to (written by netbox-triage:\n'
+            f'# triage_export monit --with-secrets, from {secrets.webhook_env}). Keep this file mode 0600.\n'
+            f'{secrets.webhook}\n'
+        )
+    return (
+        f'# The Slack incoming webhook {writer.notify} posts alerts to (netbox-triage).\n'
+        f'# NetBox never ships it: write it here, on the host, as one line https://hooks.slack.com/services/...\n'
+        f'# and keep this file mode 0600. Left as comments only, alerts go to syslog only.\n'
+    )
+
+
 def _host_files(row, object_type, alias, settings, dependencies, targets):
     known = parse_version(row.f_monit_version) or parse_version(row.f_monit_package)
     version = known or settings.assume_version
     writer = _Writer(alias, settings, version)
-    writer.files[f'{alias}/scripts/notify.sh'] = (_notify_script(alias, settings.webhook), 0o755)
+    webhook_file = f'{writer.base}/{WEBHOOK_FILE}'
+    writer.files[f'{alias}/scripts/notify.sh'] = (_notify_script(alias, webhook_file), 0o755)
+    writer.files[f'{alias}/{WEBHOOK_FILE}'] = (_webhook_file(writer), 0o600)
 
-    body = ['set daemon 60', 'set log syslog', 'set httpd port 2812 and use address localhost', '    allow localhost']
+    # The web interface (for `monit status` on the host) on 127.0.0.1, a literal: `localhost` makes Monit ask DNS
+    # for its IPv6 address wherever /etc/hosts has no `::1 localhost` (seen with strace in the end-to-end test).
+    body = ['set daemon 60', 'set log syslog', 'set httpd port 2812 and use address 127.0.0.1', '    allow 127.0.0.1']
     if settings.collector:
-        body.append(f'set mmonit {settings.collector}')
+        # The `set mmonit` line carries the collector's password: it lives in a secrets file kept on the host.
+        writer.files[f'{alias}/{MMONIT_FILE}'] = (_mmonit_file(writer), 0o600)
+        body.append(f'include {writer.base}/{MMONIT_FILE}')
     body += ['', *_system(writer, row)]
     sections = [_filesystems(writer, row), _interfaces(writer, row), _os_release(writer)]
     for section in sections:
@@ -664,8 +799,11 @@ def _host_files(row, object_type, alias, settings, dependencies, targets):
         f'# Monit {_version_text(known)} on this host (from the probe).' if known else
         f'# Monit version unknown (not found by the probe): written for Monit {_version_text(version)} and later; '
         f'probe again once Monit is installed.',
-        f'# Alerts run {writer.notify} (syslog' + (', Slack)' if settings.webhook else '; no Slack webhook set)'),
+        f'# Alerts run {writer.notify}: syslog, and Slack when {webhook_file} holds a webhook.',
     ]
+    if settings.collector:
+        header.append(f'# Reports to the netbox-triage collector {settings.collector} once '
+                      f'{writer.base}/{MMONIT_FILE} holds its set mmonit line.')
     if writer.left_out:
         header.append(f'# Left out ({len(writer.left_out)}):')
         header += [f'#   {comment_text(item.what)}: {comment_text(item.reason)}' for item in writer.left_out]
@@ -675,21 +813,23 @@ def _host_files(row, object_type, alias, settings, dependencies, targets):
                      remote_checks=checks, left_out=writer.left_out)
 
 
-def _notify_script(alias, webhook):
-    # The webhook passed WEBHOOK (no quotes, spaces or `$`), so single quotes hold it verbatim.
-    return NOTIFY_SCRIPT.replace('@ALIAS@', alias).replace('@WEBHOOK@', webhook)
+def _notify_script(alias, webhook_file):
+    # The path is under the validated prefix (no quotes, spaces or `$`), so single quotes hold it verbatim.
+    return NOTIFY_SCRIPT.replace('@ALIAS@', alias).replace('@WEBHOOK_FILE@', webhook_file)
 
 
-def render_monit_bundle(devices, virtual_machines, *, prefix=None, user=None, assume_version=None):
+def render_monit_bundle(devices, virtual_machines, *, prefix=None, user=None, assume_version=None, secrets=None):
     """Build the Monit bundle of the given device and VM querysets (already filtered and restricted).
 
     `prefix` is where the bundle will be installed (default: the `monit_prefix` setting). `user`
     restricts what remote checks may reveal: dependencies, targets and services the user may not
     view are left out (None: the CLI, unrestricted). `assume_version` (a tuple) is the Monit version
-    written for when the probe found none (default DEFAULT_MONIT_VERSION). Raises ValueError for a
-    bad prefix or setting. A constant number of queries, whatever the number of hosts.
+    written for when the probe found none (default DEFAULT_MONIT_VERSION). `secrets` (a MonitSecrets,
+    the CLI's --with-secrets only) fills the secrets files; without it they are placeholders and the
+    bundle holds no secret. Raises ValueError for a bad prefix or setting. A constant number of
+    queries, whatever the number of hosts.
     """
-    settings = _settings(prefix, assume_version)
+    settings = _settings(prefix, assume_version, secrets)
     types = {f'{ct.app_label}.{ct.model}': ct for ct in ContentType.objects.get_for_models(
         Device, VirtualMachine, Service, Cluster).values()}
     entries, skipped = [], []
@@ -708,7 +848,7 @@ def render_monit_bundle(devices, virtual_machines, *, prefix=None, user=None, as
                 else:
                     entries.append((alias, object_type, row))
 
-    bundle = MonitBundle(prefix=settings.prefix)
+    bundle = MonitBundle(prefix=settings.prefix, with_secrets=secrets is not None)
     holders = {}
     for alias, object_type, row in sorted(entries, key=lambda e: (HOST_RANK.get(e[1], 9), e[2].id)):
         holder = holders.setdefault(alias.lower(), (object_type, row))
@@ -723,27 +863,35 @@ def render_monit_bundle(devices, virtual_machines, *, prefix=None, user=None, as
     return bundle
 
 
-def write_monit_tarball(devices, virtual_machines, fileobj, *, prefix=None, user=None, assume_version=None):
+def write_monit_tarball(devices, virtual_machines, fileobj, *, prefix=None, user=None, assume_version=None,
+                        secrets=None):
     """Render the bundle and write it to `fileobj` (binary) as a tar.gz; return the MonitBundle."""
-    bundle = render_monit_bundle(devices, virtual_machines, prefix=prefix, user=user, assume_version=assume_version)
+    bundle = render_monit_bundle(devices, virtual_machines, prefix=prefix, user=user, assume_version=assume_version,
+                                 secrets=secrets)
     bundle.write_tarball(fileobj)
     return bundle
 
 
 NOTIFY_SCRIPT = r"""#!/bin/sh
 # Monit alert hook generated by netbox-triage for @ALIAS@. Monit sets MONIT_HOST, MONIT_SERVICE,
-# MONIT_EVENT and MONIT_DESCRIPTION. Always logs to syslog; posts to Slack when a webhook is set
-# (the monit_slack_webhook_url setting of netbox-triage, never NetBox data).
-WEBHOOK='@WEBHOOK@'
+# MONIT_EVENT and MONIT_DESCRIPTION. Always logs to syslog; posts to Slack when the secrets file below
+# holds a webhook (written on this host, or by the operator's `triage_export monit --with-secrets`:
+# never in a bundle downloaded from NetBox). Only a plain https:// URL is taken from it, and it is
+# handed to curl/wget on standard input, not on the command line.
+WEBHOOK_FILE='@WEBHOOK_FILE@'
 text="[${MONIT_HOST:-@ALIAS@}] ${MONIT_SERVICE:-monit}: ${MONIT_EVENT:-event} - ${MONIT_DESCRIPTION:-}"
 logger -t monit-triage -- "$text" 2>/dev/null || true
+WEBHOOK=$(tr -d '\r' 2>/dev/null < "$WEBHOOK_FILE" \
+    | grep -E '^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/%+=-]*)?$' | head -n 1)
 [ -n "$WEBHOOK" ] || exit 0
 json=$(printf '%s' "$text" | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')
 payload="{\"text\":\"$json\"}"
 if command -v curl >/dev/null 2>&1; then
-    curl -fsS -m 10 -H 'Content-Type: application/json' --data-binary "$payload" "$WEBHOOK" >/dev/null
+    printf 'url = "%s"\n' "$WEBHOOK" | curl -fsS -m 10 -K - -H 'Content-Type: application/json' \
+        --data-binary "$payload" >/dev/null
 elif command -v wget >/dev/null 2>&1; then
-    wget -q -T 10 -O /dev/null --header='Content-Type: application/json' --post-data="$payload" "$WEBHOOK"
+    printf '%s\n' "$WEBHOOK" | wget -q -T 10 -O /dev/null --header='Content-Type: application/json' \
+        --post-data="$payload" -i -
 else
     logger -t monit-triage -- 'neither curl nor wget: alert not sent to Slack' 2>/dev/null
     exit 1

@@ -18,6 +18,7 @@ __all__ = (
     'HostFactsFilter',
     'IncidentFilter',
     'IncidentObjectFilter',
+    'MonitAgentFilter',
     'TimelineEntryFilter',
 )
 
@@ -116,3 +117,15 @@ class MonitoringCoverageFilter(PrimaryModelFilter):
     system: StrFilterLookup | None = strawberry_django.filter_field()
     state: StrFilterLookup | None = strawberry_django.filter_field()
     last_report: DatetimeFilterLookup | None = strawberry_django.filter_field()
+
+
+@register_filter(models.MonitAgent, lookups=True)
+class MonitAgentFilter(NetBoxModelFilter):
+    monit_id: StrFilterLookup | None = strawberry_django.filter_field()
+    hostname: StrFilterLookup | None = strawberry_django.filter_field()
+    version: StrFilterLookup | None = strawberry_django.filter_field()
+    device_id: ID | None = strawberry_django.filter_field()
+    virtual_machine_id: ID | None = strawberry_django.filter_field()
+    match_note: StrFilterLookup | None = strawberry_django.filter_field()
+    first_seen: DatetimeFilterLookup | None = strawberry_django.filter_field()
+    last_seen: DatetimeFilterLookup | None = strawberry_django.filter_field()

@@ -27,6 +27,9 @@ class TriageQuery:
     monitoring_coverage: MonitoringCoverageType = strawberry_django.field()
     monitoring_coverage_list: list[MonitoringCoverageType] = strawberry_django.field()
 
+    monit_agent: MonitAgentType = strawberry_django.field()
+    monit_agent_list: list[MonitAgentType] = strawberry_django.field()
+
     host_facts: HostFactsType = strawberry_django.field()
     host_facts_list: list[HostFactsType] = strawberry_django.field()
 

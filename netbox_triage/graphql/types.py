@@ -24,6 +24,7 @@ __all__ = (
     'HostFactsType',
     'IncidentObjectType',
     'IncidentType',
+    'MonitAgentType',
     'TimelineEntryType',
 )
 
@@ -97,3 +98,9 @@ class MonitoringCoverageType(PrimaryObjectType):
     device: Annotated['DeviceType', strawberry.lazy('dcim.graphql.types')] | None
     virtual_machine: Annotated['VirtualMachineType', strawberry.lazy('virtualization.graphql.types')] | None
     check_types: list[str]
+
+
+@register_type(models.MonitAgent, fields='__all__', filters=MonitAgentFilter, pagination=True)
+class MonitAgentType(NetBoxObjectType):
+    device: Annotated['DeviceType', strawberry.lazy('dcim.graphql.types')] | None
+    virtual_machine: Annotated['VirtualMachineType', strawberry.lazy('virtualization.graphql.types')] | None

@@ -36,6 +36,7 @@ from netbox_triage.board import (
     open_incident_figures,
 )
 from netbox_triage.choices import *
+from netbox_triage.collector.summary import coverage_summary
 from netbox_triage.models import *
 from netbox_triage.probing.apply import apply_probe_result
 
@@ -137,12 +138,16 @@ class BoardDataMixin:
         discovery(cls.cluster, SeverityChoices.MEDIUM)  # counted for the fleet, about no host
         discovery(None, SeverityChoices.INFO)
 
+        # Check types count only from reporting rows (what is proven): d-ok's disk and cpu, and its failing check;
+        # the silent row's disk, memory and failures do not count.
         MonitoringCoverage.objects.create(device=cls.d_ok, system=MonitoringSystemChoices.MONIT,
-                                          state=MonitoringStateChoices.REPORTING)
+                                          state=MonitoringStateChoices.REPORTING, check_types=['disk', 'cpu'],
+                                          failing_checks=1)
         MonitoringCoverage.objects.create(device=cls.d_ok, system=MonitoringSystemChoices.ZABBIX,
-                                          state=MonitoringStateChoices.PLANNED)
+                                          state=MonitoringStateChoices.PLANNED, check_types=['network'])
         MonitoringCoverage.objects.create(device=cls.d_critical, system=MonitoringSystemChoices.MONIT,
-                                          state=MonitoringStateChoices.SILENT)
+                                          state=MonitoringStateChoices.SILENT, check_types=['disk', 'memory'],
+                                          failing_checks=2)
         MonitoringCoverage.objects.create(virtual_machine=cls.vm_ok, system=MonitoringSystemChoices.NAGIOS,
                                           state=MonitoringStateChoices.CONFIGURED)
 
@@ -184,6 +189,24 @@ class BoardFiguresTest(BoardDataMixin, TestCase):
         # A host counts once, in its best state: d-ok reporting (and planned), d-critical silent, vm-ok configured.
         self.assertEqual(fleet.coverage, {'none': 5, 'planned': 0, 'configured': 1, 'silent': 1, 'reporting': 1})
         self.assertEqual(fleet.monitored, 3)
+
+    def test_coverage_summary_per_state_and_check_type(self):
+        fleet = fleet_figures(self.user, now=self.now)
+        self.assertEqual({kind: n for kind, n in fleet.check_types.items() if n}, {'disk': 1, 'cpu': 1})
+        self.assertEqual(set(fleet.check_types), set(MonitoringCheckTypeChoices.values()))
+        self.assertEqual(fleet.failing_checks, 1)
+        # The board's figures are the collector's fleet summary, computed in the board's one grouped statement.
+        expected = coverage_summary()
+        self.assertEqual(fleet.coverage_summary(), {key: expected[key] for key in
+                                                    ('hosts', 'by_state', 'by_check_type', 'failing_checks')})
+        self.assertEqual([(kind, hosts) for kind, _label, _color, hosts, _url in fleet.check_type_figures][:2],
+                         [('disk', 1), ('cpu', 1)])
+        url = dict((kind, url) for kind, _label, _color, _hosts, url in fleet.check_type_figures)['disk']
+        self.assertEqual(url, f"{reverse('plugins:netbox_triage:monitoringcoverage_list')}?state=reporting"
+                              '&check_type=disk')
+        tiles = {tile.name: tile for tile in group_tiles(self.user, 'site', now=self.now)}
+        self.assertEqual((tiles['Gamma'].check_types['disk'], tiles['Gamma'].failing_checks), (1, 1))
+        self.assertEqual((tiles['Alpha'].check_types['disk'], tiles['Alpha'].failing_checks), (0, 0))  # silent
 
     def test_stale_threshold_follows_the_staleness_rule(self):
         with self.settings(PLUGINS_CONFIG={'netbox_triage': {
@@ -363,6 +386,20 @@ class BoardPermissionsTest(BoardDataMixin, TestCase):
         self.assertNotIn(HOSTILE, names)  # a site the user may not view: counted, not named
         self.assertIn(f'site #{self.hostile_site.pk}', names)
         self.assertIsNone(board.fleet.coverage)
+        self.assertIsNone(board.fleet.check_types)
+        self.assertIsNone(board.fleet.coverage_summary())
+
+    def test_constrained_coverage_counts_only_visible_rows(self):
+        self.grant(Device)
+        self.grant(MonitoringCoverage, {'system': MonitoringSystemChoices.ZABBIX})
+        user = self.fresh_user()
+        fleet = board_figures(user, now=self.now).fleet
+        # d-ok's reporting Monit row is not visible: its planned Zabbix row is all that counts.
+        self.assertEqual(fleet.coverage['planned'], 1)
+        self.assertEqual(fleet.coverage['reporting'], 0)
+        self.assertEqual((sum(fleet.check_types.values()), fleet.failing_checks), (0, 0))
+        html = render_board(board_figures(user, now=self.now), user)
+        self.assertIn('0 reporting hosts with a failing check', html)
 
 
 class BoardTemplateTest(BoardDataMixin, TestCase):
@@ -386,6 +423,11 @@ class BoardTemplateTest(BoardDataMixin, TestCase):
         self.assertIn('data-state="failed"', html)
         for key in BOARD_GROUPINGS:
             self.assertIn(f'href="?group_by={key}"', html)
+        # The coverage summary: hosts per check type (every type, zeros dimmed) and failing checks.
+        coverage = html[html.index('id="board-check-types"'):]
+        self.assertRegex(coverage, r'data-check-type="disk">Disk <strong>1</strong>')
+        self.assertRegex(coverage, r'opacity-50" data-check-type="memory">Memory <strong>0</strong>')
+        self.assertIn('1 reporting host with a failing check', coverage)
 
     def test_render_adds_no_query(self):
         board = board_figures(self.user, 'tag', now=self.now)
@@ -430,7 +472,8 @@ class BoardQueryCountTest(TestCase):
             for severity in (SeverityChoices.CRITICAL, SeverityChoices.LOW)[: 1 + i % 2]:
                 Discovery.objects.create(object_type=ContentType.objects.get_for_model(host), object_id=host.pk,
                                          rule='manual', severity=severity, title=f'{severity} {host}')
-            MonitoringCoverage.objects.create(**lookup, state=MonitoringStateChoices.REPORTING)
+            MonitoringCoverage.objects.create(**lookup, state=MonitoringStateChoices.REPORTING,
+                                              check_types=['disk', 'cpu'][: 1 + i % 2], failing_checks=i % 2)
             TimelineEntry.objects.create(incident=self.incident, text=f'Entry {i}')
             incident = Incident.objects.create(title=f'Incident {i}', started_at=now - timedelta(hours=1))
             BusinessImpact.objects.create(incident=incident, effective_from=incident.started_at,
@@ -455,6 +498,8 @@ class BoardQueryCountTest(TestCase):
                 self.add_hosts(12)
                 large, board = self.measure(group_by)
                 self.assertEqual(board.fleet.hosts, 18)
+                self.assertEqual((board.fleet.check_types['disk'], board.fleet.check_types['cpu']), (18, 9))
+                self.assertEqual(board.fleet.failing_checks, 9)
                 self.assertEqual(len(board.incidents), 19)
                 self.assertEqual(small, large)  # (figures, template render)
                 self.assertLessEqual(large[0], 12)
@@ -521,6 +566,9 @@ class BoardWidgetsTest(BoardDataMixin, TestCase):
             self.assertIn(f'\n          {figure}\n', html)
         self.assertIn('2 critical', html)
         self.assertIn('1 reporting', html)
+        self.assertRegex(html, r'data-check-type="disk">1 disk</a>')
+        self.assertNotIn('data-check-type="memory"', html)  # only the types some host proves
+        self.assertIn('1 host failing a check', html)
         nobody = User.objects.create_user(username='nobody')
         html = FleetSanityWidget().render(self.request(nobody))
         self.assertNotIn('critical', html)

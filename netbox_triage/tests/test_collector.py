@@ -394,6 +394,41 @@ class SummaryAndSettingsTest(CollectorTestCase):
             with self.assertRaisesRegex(ImproperlyConfigured, 'monit_collector_user'):
                 validate_settings()
 
+    def test_secrets_stay_out_of_the_settings(self):
+        from netbox_triage.settings import validate_settings
+
+        def config(**values):
+            return override_settings(PLUGINS_CONFIG={'netbox_triage': {**CONFIG['netbox_triage'], **values}})
+
+        # The collector URL is written into every bundle: a credential in it stops NetBox, without echoing it.
+        for url in ('http://monit-collector:Leaked-pw@netbox.example/plugins/triage/collector/monit/',
+                    'https://Leaked-pw@netbox.example/'):
+            with self.subTest(url=url), config(monit_collector_url=url):
+                with self.assertRaisesRegex(ImproperlyConfigured, 'monit_collector_url.*must not carry credentials') \
+                        as caught:
+                    validate_settings()
+                self.assertNotIn('Leaked-pw', str(caught.exception))
+        with config(monit_collector_url='http://netbox.example:8080/plugins/triage/collector/monit/'):
+            validate_settings()
+        with config(monit_collector_url='http://netbox.example/x y'):
+            with self.assertRaisesRegex(ImproperlyConfigured, 'monit_collector_url'):
+                validate_settings()
+        # The webhook moved to the environment; the old setting says where.
+        with config(monit_slack_webhook_url='https://hooks.slack.com/services/T/B/x'):
+            with self.assertRaisesRegex(ImproperlyConfigured, 'monit_slack_webhook_url.*monit_slack_webhook_env'):
+                validate_settings()
+        with mock.patch.dict(os.environ, {'TRIAGE_MONIT_SLACK_WEBHOOK_URL': 'http://hooks.example/'}):
+            with self.assertRaisesRegex(ImproperlyConfigured, 'monit_slack_webhook_env'):
+                validate_settings()
+        # Monit sends the password of its set mmonit URL verbatim: one it cannot send is refused, not echoed.
+        with mock.patch.dict(os.environ, {'TRIAGE_MONIT_COLLECTOR_PASSWORD': 'pw with@Leaked#'}):
+            with self.assertRaisesRegex(ImproperlyConfigured, 'monit_collector_password_env') as caught:
+                validate_settings()
+            self.assertNotIn('Leaked', str(caught.exception))
+        with config(monit_collector_user='monit@collector'):
+            with self.assertRaisesRegex(ImproperlyConfigured, 'monit_collector_user'):
+                validate_settings()
+
     def test_demo_coverage_mix(self):
         from netbox_triage.demo import DEMO_COVERAGE, create_demo_coverage
 

@@ -105,6 +105,48 @@ class MonitoringCoverageAPITestCase(PluginURLMixin, APIViewTestCases.APIViewTest
         self.assertHttpStatus(response, status.HTTP_400_BAD_REQUEST)
 
 
+class MonitAgentAPITestCase(
+    PluginURLMixin,
+    APIViewTestCases.GetObjectViewTestCase,
+    APIViewTestCases.ListObjectsViewTestCase,
+    APIViewTestCases.UpdateObjectViewTestCase,
+    APIViewTestCases.DeleteObjectViewTestCase,
+    APIViewTestCases.GraphQLTestCase,
+):
+    """Agents come from the collector (no POST); a person maps them to a host. GraphQL: monit_agent(_list)."""
+
+    model = MonitAgent
+    brief_fields = ['display', 'hostname', 'id', 'url']
+
+    @classmethod
+    def setUpTestData(cls):
+        devices, vms, _rows = make_coverage()
+        now = timezone.now()
+        MonitAgent.objects.bulk_create([
+            MonitAgent(monit_id='a' * 32, hostname='web-7', address='192.0.2.7', version='5.33.0', first_seen=now,
+                       last_seen=now, reports=3, device=devices[1], match_note='mapped by hand'),
+            MonitAgent(monit_id='b' * 32, hostname='Device 1', version='5.26.0', device=devices[0], first_seen=now,
+                       last_seen=now, match_note="matched by host name 'Device 1'"),
+            MonitAgent(monit_id='c' * 32, hostname='vm-1', virtual_machine=vms[0], first_seen=now, last_seen=now),
+        ])
+        cls.update_data = {'device': devices[3].pk}
+        cls.bulk_update_data = {'device': None, 'virtual_machine': None}  # unmap in bulk
+
+    def test_no_create(self):
+        self.add_permissions('netbox_triage.add_monitagent')
+        response = self.client.post(self._get_list_url(), {'monit_id': 'd' * 32}, format='json', **self.header)
+        self.assertHttpStatus(response, status.HTTP_405_METHOD_NOT_ALLOWED)
+
+    def test_collector_fields_are_read_only(self):
+        self.add_permissions('netbox_triage.change_monitagent')
+        agent = MonitAgent.objects.get(hostname='web-7')
+        response = self.client.patch(self._get_detail_url(agent), {'hostname': 'forged', 'reports': 0},
+                                     format='json', **self.header)
+        self.assertHttpStatus(response, status.HTTP_200_OK)
+        agent.refresh_from_db()
+        self.assertEqual((agent.hostname, agent.reports), ('web-7', 3))
+
+
 class MonitoringCoverageFilterTest(NetBoxTestCase):
 
     @classmethod

@@ -1,13 +1,17 @@
-"""The Monit bundle export: what `monit -t` makes of every bundle, hostile data, scope, versions, permissions, CLI."""
+"""The Monit bundle export: what `monit -t` makes of every bundle, hostile data, scope, versions, permissions, CLI,
+and secrets (never in a bundle NetBox serves; only in the secrets files of the CLI's --with-secrets bundle)."""
 
 import io
 import ipaddress
+import os
 import re
 import shutil
+import stat
 import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -15,18 +19,24 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from core.models import ObjectType
 from dcim.models import Device
 from ipam.models import IPAddress, Service
 from tenancy.models import Tenant
 from users.models import ObjectPermission
-from utilities.testing import TestCase, create_test_device
+from utilities.testing import APITestCase, TestCase, create_test_device
 from virtualization.models import VirtualMachine
 
 from netbox_triage.demo import load_demo
 from netbox_triage.exporters.hosts import host_querysets
-from netbox_triage.exporters.monit import render_monit_bundle, validate_prefix, write_monit_tarball
+from netbox_triage.exporters.monit import (
+    MonitSecrets,
+    render_monit_bundle,
+    validate_prefix,
+    write_monit_tarball,
+)
 from netbox_triage.models import Dependency, HostFacts
 from netbox_triage.probing.facts import parse_probe_output
 
@@ -37,10 +47,15 @@ PLUGINS_CONFIG = {
     'netbox_triage': {
         **settings.PLUGINS_CONFIG['netbox_triage'],
         'allowed_networks': ['127.0.0.0/8'],
-        'monit_slack_webhook_url': 'https://hooks.slack.com/services/T000/B000/XXXX',
         'monit_collector_url': '',
     },
 }
+# The operator's secrets, in the environment variables the settings name (defaults).
+COLLECTOR_PASSWORD = 'Coll3ctor-pw.S3cret'
+WEBHOOK = 'https://hooks.slack.com/services/T000/B000/WebHookS3cret'
+SECRET_ENV = {'TRIAGE_MONIT_COLLECTOR_PASSWORD': COLLECTOR_PASSWORD, 'TRIAGE_MONIT_SLACK_WEBHOOK_URL': WEBHOOK}
+COLLECTOR_CONFIG = {**PLUGINS_CONFIG, 'netbox_triage': {
+    **PLUGINS_CONFIG['netbox_triage'], 'monit_collector_url': 'http://127.0.0.1:8000/plugins/triage/collector/monit/'}}
 HOSTILE_NAMES = (
     'evil\ninclude /etc/shadow',
     'check program x with path "/bin/sh -c id"',
@@ -153,6 +168,7 @@ class MonitBundleTestCase(TestCase):
         self.assertEqual(modes['be-1/monitrc'], 0o600)
         self.assertEqual(modes['be-1/scripts/notify.sh'], 0o755)
         self.assertEqual(modes['be-1/secrets/mysql-1_3306.monitrc'], 0o600)
+        self.assertEqual(modes['be-1/secrets/slack-webhook.url'], 0o600)
         for member in extracted.members:
             self.assertFalse(member.name.startswith(('/', '..')) or '/../' in member.name, member.name)
         skipped = {s.name: s.reason for s in bundle.skipped}
@@ -174,8 +190,9 @@ class MonitBundleTestCase(TestCase):
         self.assertIn('then exec "/etc/monit/be-1/scripts/notify.sh"', text)
         self.assertIn('check program os_release with path "/etc/monit/be-1/scripts/os_release.sh"', text)
         self.assertNotIn('password', ''.join(statements(text)))
-        self.assertIn("WEBHOOK='https://hooks.slack.com/services/T000/B000/XXXX'",
+        self.assertIn("WEBHOOK_FILE='/etc/monit/be-1/secrets/slack-webhook.url'",
                       be1.files['be-1/scripts/notify.sh'][0])
+        self.assertEqual(statements(be1.files['be-1/secrets/slack-webhook.url'][0]), [])  # a placeholder
         fe1 = {check.name: check for check in self.host(bundle, 'fe-1').remote_checks}
         self.assertEqual((fe1['be-1_8080'].protocol, fe1['mysql-2_5432'].protocol, fe1['redis-2_443'].protocol),
                          ('http', 'pgsql', 'https'))
@@ -263,23 +280,32 @@ class MonitBundleTestCase(TestCase):
                 validate_prefix(bad)
         with self.assertRaises(ValueError):
             self.bundle(prefix='/tmp/x y')
-        config = {**PLUGINS_CONFIG, 'netbox_triage': {**PLUGINS_CONFIG['netbox_triage'],
-                                                      'monit_slack_webhook_url': "https://x/'; reboot"}}
-        with override_settings(PLUGINS_CONFIG=config), self.assertRaises(ValueError):
-            self.bundle()
+        with mock.patch.dict(os.environ, {'TRIAGE_MONIT_SLACK_WEBHOOK_URL': "https://x/'; reboot"}):
+            with self.assertRaisesRegex(ValueError, 'TRIAGE_MONIT_SLACK_WEBHOOK_URL'):
+                MonitSecrets.from_environment()
 
     def test_collector_line(self):
-        config = {**PLUGINS_CONFIG, 'netbox_triage': {**PLUGINS_CONFIG['netbox_triage'],
-                                                      'monit_collector_url': 'http://127.0.0.1:8000/collector'}}
-        self.assertNotIn('set mmonit', self.host(self.bundle(), 'be-1').monitrc)
-        with override_settings(PLUGINS_CONFIG=config):
+        self.assertNotIn('mmonit', self.host(self.bundle(), 'be-1').monitrc)
+        with override_settings(PLUGINS_CONFIG=COLLECTOR_CONFIG), mock.patch.dict(os.environ, SECRET_ENV):
             tmp = tempfile.TemporaryDirectory()
             self.addCleanup(tmp.cleanup)
             bundle = self.bundle({'q': 'be-1'}, prefix=tmp.name)
-        self.assertIn('set mmonit http://127.0.0.1:8000/collector\n', self.host(bundle, 'be-1').monitrc)
+        be1 = self.host(bundle, 'be-1')
+        # The monitrc includes the secrets file kept on the host; the bundle ships it as comments saying what to write.
+        self.assertIn(f'\ninclude {tmp.name}/be-1/secrets/mmonit.monitrc\n', be1.monitrc)
+        self.assertNotIn('set mmonit', ' '.join(statements(be1.monitrc)))
+        placeholder = be1.files['be-1/secrets/mmonit.monitrc']
+        self.assertEqual((statements(placeholder[0]), placeholder[1]), ([], 0o600))
+        self.assertIn('set mmonit http://monit-collector:<password>@127.0.0.1:8000/plugins/triage/collector/monit/',
+                      placeholder[0])
         extracted = Extracted(bundle.tarball(), tmp.name)
         rc, output = extracted.monit_t('be-1')
         self.assertEqual(rc, 0, output)
+        # A credential in the URL setting is refused (start-up refuses it too: test_collector.py).
+        config = {**PLUGINS_CONFIG, 'netbox_triage': {**PLUGINS_CONFIG['netbox_triage'],
+                                                      'monit_collector_url': 'http://u:pw@127.0.0.1/c/'}}
+        with override_settings(PLUGINS_CONFIG=config), self.assertRaisesRegex(ValueError, 'must not carry credentials'):
+            self.bundle()
 
     def test_restricted_user_gets_only_its_tenant(self):
         other = Tenant.objects.create(name='Other', slug='other')
@@ -357,3 +383,143 @@ class MonitBundleTestCase(TestCase):
         add(5, 10)
         self.assertEqual(count(), (10, queries_5))
         self.assertEqual(hosts, 5)
+
+
+def tar_files(data):
+    """{member name: bytes} of every regular file of a tar.gz."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode='r:gz') as tar:
+        return {member.name: tar.extractfile(member).read() for member in tar.getmembers() if member.isfile()}
+
+
+@override_settings(PLUGINS_CONFIG=COLLECTOR_CONFIG)
+class MonitSecretsTest(APITestCase):
+    """The collector's password and the Slack webhook (in the environment, as in production) reach a bundle only
+    through the CLI's --with-secrets, and then only its secrets files; every bundle still passes `monit -t`."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.db = create_test_device('db-9', local_context_data={'triage': {'ssh': {'host': '127.0.3.9'}}})
+        cls.web = create_test_device('web-9')
+        add_facts(cls.web, 'debian12-redis')  # Monit 5.33: the MySQL check includes its credentials file
+        depend(cls.web, cls.db, 3306, 'MySQL')
+
+    def setUp(self):
+        super().setUp()
+        self.client.force_login(self.user)
+        patcher = mock.patch.dict(os.environ, SECRET_ENV)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.add_permissions('dcim.view_device', 'netbox_triage.view_dependency')
+        self.prefix = tempfile.mkdtemp(prefix='monit-secrets-')
+        self.addCleanup(shutil.rmtree, self.prefix, ignore_errors=True)
+
+    def assertNoSecret(self, files, where):
+        for name, data in files.items():
+            for secret in (COLLECTOR_PASSWORD, WEBHOOK, 'WebHookS3cret'):
+                self.assertNotIn(secret.encode(), data, f'{where}: {name}')
+
+    def assertMonitT(self, data, aliases):
+        self.assertTrue(MONIT, 'monit is not installed')
+        extracted = Extracted(data, self.prefix)
+        for alias in aliases:
+            rc, output = extracted.monit_t(alias)
+            self.assertEqual(rc, 0, output)
+
+    def export_with_secrets(self, output, *args):
+        stderr = io.StringIO()
+        call_command('triage_export', 'monit', '--prefix', self.prefix, '--with-secrets', '--output', str(output),
+                     *args, stdout=io.StringIO(), stderr=stderr)
+        return stderr.getvalue()
+
+    def test_ui_and_rest_bundles_hold_no_secret(self):
+        ui_url = reverse('plugins:netbox_triage:monit_export')
+        rest_url = reverse('plugins-api:netbox_triage-api:monit_export')
+        responses = {
+            'UI list': self.client.get(f'{ui_url}?prefix={self.prefix}'),
+            'UI one host': self.client.get(f'{ui_url}?prefix={self.prefix}&host_type=device&id={self.web.pk}'),
+            'REST': self.client.get(f'{rest_url}?prefix={self.prefix}', **self.header),
+        }
+        for where, response in responses.items():
+            with self.subTest(door=where):
+                self.assertHttpStatus(response, 200)
+                files = tar_files(response.content)
+                # Every secrets file is there, as a placeholder; no file anywhere holds a secret.
+                expected = {'web-9/secrets/mmonit.monitrc', 'web-9/secrets/slack-webhook.url',
+                            'web-9/secrets/db-9_3306.monitrc'}
+                if where != 'UI one host':
+                    expected |= {'db-9/secrets/mmonit.monitrc', 'db-9/secrets/slack-webhook.url'}
+                self.assertEqual({name for name in files if '/secrets/' in name}, expected)
+                for name in expected:
+                    self.assertEqual(statements(files[name].decode()), [], name)
+                self.assertIn(b'include ', files['web-9/monitrc'])
+                self.assertNoSecret(files, where)
+        summary = self.client.get(f'{rest_url}?format=json', **self.header)
+        self.assertHttpStatus(summary, 200)
+        self.assertNoSecret({'json': summary.content}, 'REST JSON')
+        self.assertMonitT(responses['UI list'].content, ('web-9', 'db-9'))
+
+    def test_with_secrets_fills_only_the_secrets_files(self):
+        output = Path(self.prefix) / 'bundle.tar.gz'
+        output.write_bytes(b'an older file')
+        output.chmod(0o644)
+        summary = self.export_with_secrets(output)
+        self.assertEqual(stat.S_IMODE(output.stat().st_mode), 0o600)
+        self.assertIn('TRIAGE_MONIT_COLLECTOR_PASSWORD', summary)
+        self.assertNoSecret({'stderr': summary.encode()}, 'CLI summary')
+        files = tar_files(output.read_bytes())
+        url = f'http://monit-collector:{COLLECTOR_PASSWORD}@127.0.0.1:8000/plugins/triage/collector/monit/'
+        for alias in ('web-9', 'db-9'):
+            self.assertEqual(statements(files[f'{alias}/secrets/mmonit.monitrc'].decode()), [f'set mmonit {url}'])
+            self.assertEqual(statements(files[f'{alias}/secrets/slack-webhook.url'].decode()), [WEBHOOK])
+        self.assertEqual({name for name, data in files.items() if COLLECTOR_PASSWORD.encode() in data},
+                         {'web-9/secrets/mmonit.monitrc', 'db-9/secrets/mmonit.monitrc'})
+        self.assertEqual({name for name, data in files.items() if b'WebHookS3cret' in data},
+                         {'web-9/secrets/slack-webhook.url', 'db-9/secrets/slack-webhook.url'})
+        self.assertEqual(statements(files['web-9/secrets/db-9_3306.monitrc'].decode()), [])  # the host's own
+        self.assertNoSecret({'repr': repr(MonitSecrets.from_environment()).encode()}, 'MonitSecrets')
+        self.assertIn('THIS BUNDLE HOLDS SECRETS', files['netbox-triage-monit.txt'].decode())
+        self.assertMonitT(output.read_bytes(), ('web-9', 'db-9'))
+
+    def test_with_secrets_needs_the_password(self):
+        output = Path(self.prefix) / 'bundle.tar.gz'
+        for env, error in (({'TRIAGE_MONIT_COLLECTOR_PASSWORD': ''}, 'TRIAGE_MONIT_COLLECTOR_PASSWORD .* empty'),
+                           ({'TRIAGE_MONIT_COLLECTOR_PASSWORD': 'has@at'}, 'Monit sends the password'),
+                           ({'TRIAGE_MONIT_SLACK_WEBHOOK_URL': 'http://plain.example/'}, 'https://')):
+            with self.subTest(env=env), mock.patch.dict(os.environ, env):
+                with self.assertRaisesRegex(CommandError, error) as caught:
+                    self.export_with_secrets(output)
+                self.assertNotIn('has@at', str(caught.exception))
+                self.assertFalse(output.exists())
+        # No webhook is fine: syslog only, said so.
+        with mock.patch.dict(os.environ, {'TRIAGE_MONIT_SLACK_WEBHOOK_URL': ''}):
+            self.assertIn('no Slack webhook', self.export_with_secrets(output))
+        self.assertEqual(statements(tar_files(output.read_bytes())['web-9/secrets/slack-webhook.url'].decode()), [])
+
+    def test_notify_script_reads_only_a_webhook_from_its_secrets_file(self):
+        output = Path(self.prefix) / 'bundle.tar.gz'
+        self.export_with_secrets(output)
+        Extracted(output.read_bytes(), self.prefix)
+        fakebin = Path(self.prefix) / 'bin'
+        fakebin.mkdir()
+        record = Path(self.prefix) / 'curl'
+        (fakebin / 'curl').write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}.args\ncat > {record}.stdin\n')
+        (fakebin / 'curl').chmod(0o755)
+        script = f'{self.prefix}/web-9/scripts/notify.sh'
+        env = {'PATH': f'{fakebin}:/usr/bin:/bin', 'MONIT_SERVICE': 'fs_root', 'MONIT_EVENT': 'Resource limit matched',
+               'MONIT_DESCRIPTION': 'space usage 96%'}
+
+        def alert():
+            for suffix in ('.args', '.stdin'):
+                Path(f'{record}{suffix}').unlink(missing_ok=True)
+            subprocess.run(['/bin/sh', script], env=env, timeout=30, check=False, capture_output=True)
+            return Path(f'{record}.args'), Path(f'{record}.stdin')
+
+        args, stdin = alert()
+        self.assertEqual(stdin.read_text(), f'url = "{WEBHOOK}"\n')  # on standard input, not the command line
+        self.assertNotIn('WebHookS3cret', args.read_text())
+        self.assertIn('space usage 96%', args.read_text())
+        webhook_file = Path(f'{self.prefix}/web-9/secrets/slack-webhook.url')
+        for content in ('# the placeholder\n', 'https://evil.example/$(touch x)\n', 'http://plain.example/\n'):
+            webhook_file.write_text(content)
+            args, stdin = alert()
+            self.assertFalse(args.exists(), content)  # nothing posted

@@ -1,9 +1,10 @@
 """`netbox triage_export <export> [filters]`: the CLI door to netbox_triage.exporters.
 
-One subcommand per export (`ssh-config`, `monit`); each takes the same host filters as the device and
+One subcommand per export (`ssh-config`, `monit`, `topology`); each takes the same host filters as the device and
 VM lists. The file goes to standard output or `--output`; what was skipped, and why, to standard error.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,10 +12,11 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.text import Text
 
+from users.models import User
 from virtualization.models import Cluster
 
 from netbox_triage.exporters.hosts import HOST_TYPES, host_querysets
-from netbox_triage.exporters.monit import write_monit_tarball
+from netbox_triage.exporters.monit import MonitSecrets, write_monit_tarball
 from netbox_triage.exporters.ssh_config import render_ssh_config
 
 
@@ -60,6 +62,10 @@ class Command(BaseCommand):
         add_export_filters(monit)
         monit.add_argument('--prefix', help='where the bundles will be installed on the hosts (default: the '
                                             'monit_prefix setting, /etc/monit)')
+        monit.add_argument('--with-secrets', action='store_true',
+                           help="fill each host's secrets/mmonit.monitrc (the collector's user and password) and "
+                                'secrets/slack-webhook.url from the environment variables the settings name, so an '
+                                'installed bundle reports without further work; the file is written mode 0600')
         topology = exports.add_parser('topology', help='diagrams: topology[-N].png, .svg and the editable .py source')
         add_export_filters(topology)
         topology.add_argument('--incident', type=int, metavar='ID', help='the hosts of this incident (instead of '
@@ -68,6 +74,9 @@ class Command(BaseCommand):
         topology.add_argument('--output-dir', default='.', help='where to write the files (default: here)')
         topology.add_argument('--format', action='append', choices=('png', 'svg', 'py'),
                               help='only these formats (repeatable; default all three)')
+        topology.add_argument('--user', help='draw only what this NetBox user may view: hosts, neighbours, '
+                                             'dependencies, services, clusters, facts, discoveries (default: '
+                                             'everything)')
 
     def handle(self, *args, **options):
         export = options['export']
@@ -95,9 +104,24 @@ class Command(BaseCommand):
             console.print(Text(f'  skipped {skipped.object_type} #{skipped.id} {skipped.name!r}: {skipped.reason}'))
 
     def handle_monit(self, options):
-        """The tar.gz goes to --output or to standard output (never to a terminal); the summary to standard error."""
+        """The tar.gz goes to --output or to standard output (never to a terminal); the summary to standard error.
+
+        --with-secrets is the operator's door on the NetBox server: the only one that puts the collector's password
+        and the Slack webhook (from the environment) into a bundle, and then only into its secrets files.
+        """
+        secrets = None
+        if options['with_secrets']:
+            try:
+                secrets = MonitSecrets.from_environment()
+            except ValueError as exc:
+                raise CommandError(f'--with-secrets: {exc}') from exc
         if options['output']:
-            target = open(options['output'], 'wb')
+            # A bundle with secrets is readable by its owner only, from its first byte.
+            mode = 0o600 if secrets else 0o666
+            fd = os.open(options['output'], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            if secrets:
+                os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+            target = os.fdopen(fd, 'wb')
         else:
             stream = getattr(self.stdout, '_out', sys.stdout)
             if stream.isatty():
@@ -106,7 +130,7 @@ class Command(BaseCommand):
             target = getattr(stream, 'buffer', stream)
         try:
             devices, virtual_machines = host_querysets(export_filters(options))
-            bundle = write_monit_tarball(devices, virtual_machines, target, prefix=options['prefix'])
+            bundle = write_monit_tarball(devices, virtual_machines, target, prefix=options['prefix'], secrets=secrets)
         except ValueError as exc:
             if options['output']:
                 target.close()
@@ -123,30 +147,46 @@ class Command(BaseCommand):
                            f'{len(bundle.skipped)} host(s) skipped'))
         for skipped in bundle.skipped:
             console.print(Text(f'  skipped {skipped.object_type} #{skipped.id} {skipped.name!r}: {skipped.reason}'))
+        if secrets:
+            # What was filled in, never the values.
+            filled = [f"the collector's password ({secrets.password_env})"] if secrets.collector_password else []
+            if secrets.webhook:
+                filled.append(f'the Slack webhook ({secrets.webhook_env})')
+            else:
+                console.print(Text(f'  {secrets.webhook_env} is empty: no Slack webhook, alerts go to syslog only'))
+            console.print(Text(f"  secrets files filled with {' and '.join(filled) if filled else 'nothing'}: "
+                               f'keep this bundle private and delete it once installed'))
         for host in bundle.hosts:
             for item in host.left_out:
                 console.print(Text(f'  {host.alias}: left out {item.what}: {item.reason}'))
 
     def handle_topology(self, options):
-        """Render synchronously (the renderer keeps its own hard timeout); files to --output-dir, notes to stderr."""
+        """Render synchronously (the renderer keeps its own hard timeout); files to --output-dir, notes to stderr.
+
+        An admin tool: without --user it draws everything; with it, exactly what the UI would draw for that user.
+        """
         from netbox_triage.exporters.topology import (
             TopologyError,
-            build_topology,
-            incident_hosts,
             topology_for_hosts,
+            topology_for_object,
             write_topology_files,
         )
         from netbox_triage.models import Incident
 
+        user = None
+        if options['user']:
+            user = User.objects.filter(username=options['user']).first()
+            if user is None:
+                raise CommandError(f"no NetBox user {options['user']!r}")
         try:
             if options['incident']:
-                incident = Incident.objects.filter(pk=options['incident']).first()
+                incidents = Incident.objects.all() if user is None else Incident.objects.restrict(user, 'view')
+                incident = incidents.filter(pk=options['incident']).first()
                 if incident is None:
-                    raise CommandError(f"no incident #{options['incident']}")
-                devices, vms = incident_hosts(incident)
-                topology = build_topology(devices, vms, group_by=options['group_by'], title=str(incident))
+                    raise CommandError(f"no incident #{options['incident']}" + (' this user may view' if user else ''))
+                topology = topology_for_object(incident, user=user, group_by=options['group_by'])
             else:
-                topology = topology_for_hosts(export_filters(options), group_by=options['group_by'])
+                topology = topology_for_hosts(export_filters(options), user=user, group_by=options['group_by'])
             paths, messages = write_topology_files(topology, options['output_dir'],
                                                    formats=tuple(options['format'] or ('png', 'svg', 'py')))
         except (TopologyError, ValueError) as exc:
