@@ -106,14 +106,16 @@ class HostFactsSerializer(NetBoxModelSerializer):
     device = DeviceSerializer(nested=True, read_only=True)
     virtual_machine = VirtualMachineSerializer(nested=True, read_only=True)
     status = ChoiceField(choices=ProbeStatusChoices, read_only=True)
+    jump_hostkey_fingerprint = serializers.CharField(read_only=True)
 
     class Meta:
         model = HostFacts
         fields = (
             'id', 'url', 'display_url', 'display', 'device', 'virtual_machine', 'status', 'error', 'target',
             'probed_at', 'last_ok_at', 'duration_ms', 'os_family', 'os_name', 'os_version', 'os_pretty_name', 'kernel',
-            'architecture', 'virtualization', 'kind_mismatch', 'hostkey_fingerprint', 'hostkey', 'hostkey_offered',
-            'facts', 'raw_sections', 'tags', 'custom_fields', 'created', 'last_updated',
+            'architecture', 'virtualization', 'kind_mismatch', 'platform_derived', 'hostkey_fingerprint', 'hostkey',
+            'hostkey_offered', 'hostkey_offered_by_jump', 'jump_hostkey', 'jump_hostkey_fingerprint', 'facts',
+            'raw_sections', 'tags', 'custom_fields', 'created', 'last_updated',
         )
         read_only_fields = fields
         brief_fields = ('id', 'url', 'display', 'status', 'os_pretty_name', 'probed_at')

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from netbox.models import NetBoxModel
 
 from ..choices import ProbeStatusChoices
+from ..probing.hostkeys import HostKey
 
 __all__ = ('HostFacts',)
 
@@ -56,6 +57,19 @@ class HostFacts(NetBoxModel):
         verbose_name=_('offered host key'), max_length=1000, blank=True,
         help_text=_('The different key a host presented; an admin may accept it'),
     )
+    hostkey_offered_by_jump = models.BooleanField(
+        verbose_name=_('offered by the jump host'), default=False,
+        help_text=_("The offered key is the jump host's, not the host's own"),
+    )
+    jump_hostkey = models.CharField(
+        verbose_name=_('pinned jump host key'), max_length=1000, blank=True,
+        help_text=_('The key of the jump host this host is reached through, trusted on first use'),
+    )
+    platform_derived = models.CharField(
+        verbose_name=_('platform from the probe'), max_length=100, blank=True,
+        help_text=_('The platform the last successful probe derived. The probe sets the platform only when the host '
+                    'has none or still has this one: a platform a person chose stays'),
+    )
 
     class Meta:
         ordering = ('pk',)
@@ -85,6 +99,21 @@ class HostFacts(NetBoxModel):
     @property
     def host(self):
         return self.device or self.virtual_machine
+
+    @property
+    def jump_hostkey_fingerprint(self):
+        try:
+            return HostKey.parse(self.jump_hostkey).fingerprint if self.jump_hostkey else ''
+        except ValueError:
+            return ''
+
+    def accept_offered_hostkey(self):
+        """Pin the key offered at the last mismatch (the host's own, or its jump host's); the caller saves."""
+        if self.hostkey_offered_by_jump:
+            self.jump_hostkey = self.hostkey_offered
+        else:
+            self.hostkey = self.hostkey_offered
+        self.hostkey_offered, self.hostkey_offered_by_jump = '', False
 
     def clean(self):
         super().clean()

@@ -11,6 +11,7 @@ from importlib.resources import files
 from django.db.models import Prefetch
 
 from dcim.models import Device
+from netbox.context import current_request
 from netbox.context_managers import event_tracking
 from utilities.request import NetBoxFakeRequest
 from virtualization.models import VirtualMachine
@@ -24,7 +25,7 @@ from .hostkeys import KnownHosts, StrictKnownHosts, TrustOnFirstUse
 from .targets import TargetError, host_key, target_for
 from .transport import Credentials, ProbeResult, Timeouts, run_many
 
-__all__ = ('ProbeSummary', 'change_logging', 'hosts_from_keys', 'probe_hosts', 'probe_script')
+__all__ = ('ProbeSummary', 'change_logging', 'hosts_from_keys', 'probe_hosts', 'probe_script', 'requesting_user')
 
 
 @contextmanager
@@ -38,6 +39,11 @@ def _logged_as(user):
 def change_logging(user):
     """Record the probe's changes in NetBox's changelog (and fire event rules) as `user`, if any."""
     return _logged_as(user) if user is not None else nullcontext()
+
+
+def requesting_user():
+    """The user of the change-logging context (a job's user, a request's, `--user`), or None without one."""
+    return getattr(current_request.get(), 'user', None)
 
 
 def probe_script():
@@ -105,19 +111,24 @@ def hostkey_policy_from_settings():
     return TrustOnFirstUse()
 
 
-def _pinned(host):
+def _pins(host):
+    """The host's own pinned key and its jump host's, from the prefetched HostFacts (no query)."""
     try:
-        return host.triage_facts.hostkey or None
+        facts = host.triage_facts
     except HostFacts.DoesNotExist:
-        return None
+        return {}
+    return {'pinned_host_key': facts.hostkey or None, 'pinned_jump_host_key': facts.jump_hostkey or None}
 
 
-def probe_hosts(hosts, *, on_progress=None, log=None):
+def probe_hosts(hosts, *, on_progress=None, log=None, user=None):
     """Probe `hosts` (devices/VMs) concurrently and record each result as it arrives.
 
-    A host's failure is its own status; the run always goes on. Returns a ProbeSummary.
+    A host's failure is its own status, including a result that cannot be recorded; the run always goes on.
+    `user` (default: the change-logging context's) decides whether the probe may add platforms.
+    Returns a ProbeSummary.
     """
     hosts = list(hosts)
+    user = user if user is not None else requesting_user()
     scope = Scope.from_settings()
     summary = ProbeSummary(total=len(hosts), scope=scope.describe())
     by_key = {host_key(host): host for host in hosts}
@@ -125,7 +136,7 @@ def probe_hosts(hosts, *, on_progress=None, log=None):
 
     def record(host, result):
         facts, changed = apply_probe_result(
-            host, result, raw_section_max_bytes=get_setting('raw_section_max_bytes')
+            host, result, raw_section_max_bytes=get_setting('raw_section_max_bytes'), user=user
         )
         summary.done += 1
         summary.statuses[facts.status] += 1
@@ -139,7 +150,7 @@ def probe_hosts(hosts, *, on_progress=None, log=None):
 
     for host in hosts:
         try:
-            targets.append(target_for(host, pinned_host_key=_pinned(host)))
+            targets.append(target_for(host, **_pins(host)))
         except TargetError as exc:
             status = ProbeStatusChoices.NO_ADDRESS if 'no primary IP' in str(exc) else ProbeStatusChoices.ERROR
             record(host, ProbeResult(key=host_key(host), name=host.name, host='', port=0, status=status,

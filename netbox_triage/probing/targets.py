@@ -95,8 +95,11 @@ def ssh_context(host):
     return ssh if isinstance(ssh, dict) else {}
 
 
-def target_for(host, pinned_host_key=None):
-    """Build the transport Target for a device or VM, or raise TargetError saying why not."""
+def target_for(host, pinned_host_key=None, pinned_jump_host_key=None):
+    """Build the transport Target for a device or VM, or raise TargetError saying why not.
+
+    The pins are the keys trusted on first use for this host and for the jump host it is reached through.
+    """
     ssh = ssh_context(host)
     username = _valid_username(ssh.get('username', get_setting('ssh_username')), 'user')
     port = _valid_port(ssh.get('port', get_setting('ssh_port')), 'port')
@@ -112,7 +115,8 @@ def target_for(host, pinned_host_key=None):
     if jump_spec:
         endpoint = _parse_jump(jump_spec, username)
         jump = Target(key=f'jump:{endpoint.host}:{endpoint.port}', name=endpoint.host, host=endpoint.host,
-                      port=endpoint.port, username=endpoint.username)
+                      port=endpoint.port, username=endpoint.username,
+                      pinned_host_key=pinned_jump_host_key or None)
     return Target(
         key=host_key(host), name=host.name or host_key(host), host=address, port=port, username=username,
         jump=jump, pinned_host_key=pinned_host_key or None,

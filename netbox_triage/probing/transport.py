@@ -188,6 +188,10 @@ class _MeasuredTransport(paramiko.Transport):
     def run(self):
         try:
             super().run()
+        except (EOFError, OSError):
+            # Teardown only (paramiko's loop catches the rest): a transport tunnelled through a jump host closes
+            # its channel after the jump transport is gone. Nothing is left to tell the peer; not worth a traceback.
+            pass
         finally:
             self.cpu_seconds = time.thread_time()
 

@@ -64,7 +64,9 @@ class SeedFleetDiscoveriesTest(TestCase):
         ('haproxy-2', 'inventory', 'medium'),
         ('be-1', 'eol', 'critical'),  # Red Hat 4 in production
         ('be-1', 'vulnerable_packages', 'high'),
+        ('be-1', 'inventory', 'medium'),  # the team believed Ubuntu 14.04: the probe leaves their platform
         ('be-2', 'eol', 'critical'),  # Debian 6 in the same cluster
+        ('be-2', 'inventory', 'medium'),  # ditto
         ('be-3', 'eol', 'critical'),
         ('fe-1', 'vulnerable_packages', 'high'),
         ('fe-2', 'vulnerable_packages', 'high'),
@@ -110,6 +112,17 @@ class SeedFleetDiscoveriesTest(TestCase):
         self.assertIn('Heartbleed (CVE-2014-0160): vulnerable openssl', titles)
         haproxy_2 = Discovery.objects.filter(subject_key=f'dcim.device:{self.demo["hosts"]["haproxy-2"].pk}')
         self.assertFalse(haproxy_2.filter(title__icontains='heartbleed').exists(), 'the patched OpenSSL host')
+
+    def test_platforms_the_team_believed_stay_and_disagreements_are_found(self):
+        self.run_rules()
+        hosts = self.demo['hosts']
+        for name in ('be-1', 'be-2', 'be-3', 'haproxy-1'):
+            host = type(hosts[name]).objects.get(pk=hosts[name].pk)
+            self.assertEqual(host.platform.name, {'haproxy-1': 'CentOS 6'}.get(name, 'Ubuntu 14.04'), name)
+        platform = {str(d.object): d.evidence['os'] for d in Discovery.objects.active().filter(
+            rule='inventory', evidence__check='platform').prefetch_related('object')}
+        self.assertEqual(platform, {'be-1': 'Red Hat Enterprise Linux AS release 4 (Nahant Update 9)',
+                                    'be-2': 'Debian GNU/Linux 6.0.10 (squeeze)'})
 
     def test_second_run_changes_nothing(self):
         first = self.run_rules()

@@ -5,30 +5,35 @@ so no connection is opened: the transport itself is tested in test_transport.py 
 tests/test_probe_e2e.py.
 """
 
+import subprocess
+import time
 import uuid
 from importlib.resources import files
+from unittest import mock
 
-from django.db import connection
-from django.test import TestCase
-from django.test.utils import CaptureQueriesContext
+from django.core.exceptions import ImproperlyConfigured
+from django.test import TestCase, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from core.models import ObjectChange
-from dcim.models import Device, Platform
+from core.models import ObjectChange, ObjectType
+from dcim.models import Device, Platform, Rack, Site
 from ipam.models import IPAddress
 from netbox.context_managers import event_tracking
-from users.models import User
+from users.models import ObjectPermission, User
 from utilities.request import NetBoxFakeRequest
 from utilities.testing import APIViewTestCases, ViewTestCases, create_test_device, create_test_virtualmachine
-from utilities.testing import TestCase as NetBoxTestCase
-from virtualization.models import VirtualMachine
+from virtualization.models import VirtualDisk, VirtualMachine
 
 from netbox_triage.choices import ProbeStatusChoices
 from netbox_triage.models import HostFacts
 from netbox_triage.probing.apply import apply_probe_result
+from netbox_triage.probing.changes import stable_facts
+from netbox_triage.probing.facts import parse_probe_output
+from netbox_triage.probing.runner import probe_script
 from netbox_triage.probing.targets import TargetError, target_for
 from netbox_triage.probing.transport import ProbeResult
+from netbox_triage.settings import validate_settings
 
 from .base import PluginURLMixin
 
@@ -47,6 +52,41 @@ def probe_result(host, profile=None, status=ProbeStatusChoices.OK, **kwargs):
 
 def logged(user):
     return event_tracking(NetBoxFakeRequest({'id': uuid.uuid4(), 'user': user}))
+
+
+def edited(profile, replacements):
+    """A profile's bytes with some values changed, as the same host would print them at another time."""
+    data = PROFILES.joinpath(f'{profile}.out').read_bytes()
+    for old, new in replacements:
+        assert data.count(old) == 1, old
+        data = data.replace(old, new)
+    return data
+
+
+# debian12 an hour later: clock, uptime, load, free memory and disk space, df's and each section's timings,
+# the ephemeral port of its connection to the other Redis and the pid of its redis-server all moved.
+READINGS_MOVED = (
+    (b'date=1700699400', b'date=1700703000'),
+    (b'2204117.90 4370021.33', b'2207717.42 4377220.10'),
+    (b'0.12 0.10 0.09 1/141 33012', b'2.31 1.05 0.61 3/158 35120'),
+    (b'MemFree:        11020580 kB', b'MemFree:         9020580 kB'),
+    (b'MemAvailable:   11020580 kB', b'MemAvailable:    9520580 kB'),
+    (b'1\text4\t/\t/dev/sda1     30787492    5141200   24057044     18% /',
+     b'9\text4\t/\t/dev/sda1     30787492    6141200   23057044     21% /'),
+    (b'10.0.12.2:45566     10.0.12.1:6379 users:(("redis-server",pid=702,fd=9))',
+     b'10.0.12.2:51034     10.0.12.1:6379 users:(("redis-server",pid=1702,fd=9))'),
+    (b'users:(("redis-server",pid=702,fd=6))', b'users:(("redis-server",pid=1702,fd=6))'),
+    (b'users:(("redis-server",pid=702,fd=7))', b'users:(("redis-server",pid=1702,fd=7))'),
+    (b'@@triage:end filesystems rc=0 ms=12@@', b'@@triage:end filesystems rc=0 ms=48@@'),
+)
+OPENSSL_UPGRADED = ((b'openssl\t3.0.11-1~deb12u2\t', b'openssl\t3.0.15-1~deb12u1\t'),)
+
+
+def grant(user, action, model):
+    permission = ObjectPermission.objects.create(name=f'{action} {model._meta.label}', actions=[action])
+    permission.object_types.add(ObjectType.objects.get_for_model(model))
+    permission.users.add(user)
+    return User.objects.get(pk=user.pk)  # no cached permissions
 
 
 class ApplyProbeResultTest(TestCase):
@@ -119,6 +159,193 @@ class ApplyProbeResultTest(TestCase):
             self.assertNotRegex(value, r'[\x00-\x1f\x7f]')
 
 
+class QuietReprobeTest(TestCase):
+    """Probing a host again writes to the changelog only when a fact changed, not when a reading moved."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.user = User.objects.create(username='prober')
+        cls.vm = create_test_virtualmachine('redis-2')
+
+    def probe(self, stdout, first_use=False):
+        result = probe_result(self.vm, 'debian12', hostkey_first_use=first_use)
+        result.stdout = stdout
+        with logged(self.user):
+            return apply_probe_result(self.vm, result)
+
+    def test_moved_readings_are_stored_without_a_changelog_entry(self):
+        first, _changed = self.probe(PROFILES.joinpath('debian12.out').read_bytes(), first_use=True)
+        saved = HostFacts.objects.get(pk=first.pk)
+        changes = ObjectChange.objects.count()
+        facts, changed = self.probe(edited('debian12', READINGS_MOVED))
+        self.assertFalse(changed)
+        self.assertEqual(ObjectChange.objects.count(), changes)
+        stored = HostFacts.objects.get(pk=first.pk)
+        self.assertEqual(stored.last_updated, saved.last_updated)
+        # The board's "changed at the last probe" is last_updated >= probed_at: not this host.
+        self.assertLess(stored.last_updated, stored.probed_at)
+        # The readings themselves are current: the disk rule reads them.
+        self.assertEqual(stored.facts['uptime_seconds'], 2207717)
+        self.assertEqual(stored.facts['filesystems'][0]['used_percent'], 21)
+        self.assertEqual(stored.facts['established'][0]['local_port'], 51034)
+        self.assertIn('6141200', stored.raw_sections['filesystems'])
+        self.assertEqual(facts.facts, stored.facts)
+
+    def test_a_package_upgrade_is_change_logged(self):
+        first, _changed = self.probe(PROFILES.joinpath('debian12.out').read_bytes(), first_use=True)
+        changes = ObjectChange.objects.count()
+        _facts, changed = self.probe(edited('debian12', READINGS_MOVED + OPENSSL_UPGRADED))
+        self.assertTrue(changed)
+        change = ObjectChange.objects.order_by('-pk').first()
+        self.assertEqual(ObjectChange.objects.count(), changes + 1)
+        self.assertEqual((change.changed_object_id, change.user), (first.pk, self.user))
+        self.assertEqual(change.postchange_data['facts']['packages']['openssl']['version'], '3.0.15')
+        stored = HostFacts.objects.get(pk=first.pk)
+        self.assertGreaterEqual(stored.last_updated, stored.probed_at)
+
+    def test_stable_view(self):
+        before = parse_probe_output(PROFILES.joinpath('debian12.out').read_bytes()).facts
+        later = parse_probe_output(edited('debian12', READINGS_MOVED)).facts
+        self.assertNotEqual(before, later)
+        self.assertEqual(stable_facts(before), stable_facts(later))
+        for change in ((b'/dev/sda1     30787492', b'/dev/sda1     61574984'),  # a grown filesystem
+                       (b'10.0.12.1:6379 users', b'10.0.12.9:6379 users'),  # another peer
+                       (b'127.0.0.1:2812', b'0.0.0.0:2812'),  # a service now listening everywhere
+                       (b'MemTotal:       16371132 kB', b'MemTotal:       32742264 kB')):
+            with self.subTest(change=change):
+                self.assertNotEqual(stable_facts(parse_probe_output(edited('debian12', (change,))).facts),
+                                    stable_facts(before))
+
+    def test_this_machine_probed_twice_writes_nothing_new(self):
+        """The real script on this machine, twice: its clock, uptime and free memory move; its facts do not."""
+        def run():
+            output = subprocess.run(['sh', '-s'], input=probe_script(), capture_output=True, timeout=120).stdout
+            return output, parse_probe_output(output).facts
+
+        for _attempt in range(3):  # a service started in between (another test's server) is a real change
+            first, first_facts = run()
+            time.sleep(1.1)
+            second, second_facts = run()
+            if stable_facts(first_facts) == stable_facts(second_facts):
+                break
+        else:
+            self.fail('this machine kept changing between two probes a second apart')
+        self.assertNotEqual(first_facts['probe']['date'], second_facts['probe']['date'])
+        record, _changed = self.probe(first, first_use=True)
+        changes = ObjectChange.objects.count()
+        saved = HostFacts.objects.get(pk=record.pk).last_updated
+        _facts, changed = self.probe(second)
+        self.assertFalse(changed)
+        self.assertEqual(ObjectChange.objects.count(), changes)
+        stored = HostFacts.objects.get(pk=record.pk)
+        self.assertEqual((stored.status, stored.last_updated), (ProbeStatusChoices.OK, saved))
+        self.assertEqual(stored.facts['probe']['date'], second_facts['probe']['date'])
+
+
+class PlatformOwnershipTest(TestCase):
+    """The probe sets the platform it derives unless a person chose one; it creates one only if allowed."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.user = User.objects.create(username='viewer')
+        cls.device = create_test_device('haproxy-2')
+
+    def platform(self, host):
+        host = type(host).objects.select_related('platform').get(pk=host.pk)
+        return host.platform.name if host.platform else None
+
+    def test_a_platform_a_person_chose_stays(self):
+        vm = create_test_virtualmachine('be-1')
+        vm.platform = Platform.objects.create(name='Ubuntu 14.04', slug='ubuntu-14-04')
+        vm.save()
+        facts, _changed = apply_probe_result(vm, probe_result(vm, 'rhel4'))
+        self.assertEqual(self.platform(vm), 'Ubuntu 14.04')
+        self.assertEqual(facts.platform_derived, 'Red Hat Enterprise Linux AS 4.9')
+        self.assertFalse(Platform.objects.filter(name__startswith='Red Hat').exists())
+        apply_probe_result(vm, probe_result(vm, 'rhel4', hostkey_first_use=False))
+        self.assertEqual(self.platform(vm), 'Ubuntu 14.04', "still the person's, probe after probe")
+
+    def test_the_probe_keeps_its_own_platform_current_until_a_person_changes_it(self):
+        apply_probe_result(self.device, probe_result(self.device, 'centos6-patched'))
+        self.assertEqual(self.platform(self.device), 'CentOS 6.5')
+        host = Device.objects.get(pk=self.device.pk)
+        apply_probe_result(host, probe_result(host, 'centos7', hostkey_first_use=False))  # reinstalled
+        self.assertEqual(self.platform(host), 'CentOS Linux 7')
+        host = Device.objects.get(pk=self.device.pk)
+        host.snapshot()
+        host.platform = Platform.objects.create(name='RHEL 7', slug='rhel-7')
+        host.save()
+        host = Device.objects.get(pk=self.device.pk)
+        facts, _changed = apply_probe_result(host, probe_result(host, 'centos7', hostkey_first_use=False))
+        self.assertEqual(self.platform(host), 'RHEL 7')
+        self.assertEqual(facts.platform_derived, 'CentOS Linux 7')
+
+    def test_a_platform_is_created_only_by_a_user_who_may_add_platforms(self):
+        facts, _changed = apply_probe_result(self.device, probe_result(self.device, 'centos6-patched'), user=self.user)
+        self.assertIsNone(self.platform(self.device))
+        self.assertFalse(Platform.objects.filter(name='CentOS 6.5').exists())
+        self.assertEqual(facts.status, ProbeStatusChoices.OK)
+        self.assertIn('platform "CentOS 6.5" is not in NetBox and the requesting user may not add platforms',
+                      facts.error)
+        # An existing platform is assigned all the same.
+        Platform.objects.create(name='CentOS 6.5', slug='centos-6-5')
+        host = Device.objects.get(pk=self.device.pk)
+        facts, _changed = apply_probe_result(host, probe_result(host, 'centos6-patched'), user=self.user)
+        self.assertEqual((self.platform(host), facts.error), ('CentOS 6.5', ''))
+        # With dcim.add_platform, the probe creates what it needs.
+        vm = create_test_virtualmachine('be-2')
+        apply_probe_result(vm, probe_result(vm, 'debian6'), user=grant(self.user, 'add', Platform))
+        self.assertEqual(self.platform(vm), 'Debian GNU/Linux 6')
+
+
+    def test_a_platform_another_worker_created_meanwhile_is_used(self):
+        check = Platform.full_clean
+
+        def racing(platform, *args, **kwargs):
+            check(platform, *args, **kwargs)
+            Platform.objects.create(name=platform.name, slug=platform.slug)  # another chunk's, between check and save
+
+        with mock.patch.object(Platform, 'full_clean', racing):
+            facts, _changed = apply_probe_result(self.device, probe_result(self.device, 'centos6-patched'))
+        self.assertEqual((facts.status, facts.error), (ProbeStatusChoices.OK, ''))
+        self.assertEqual(self.platform(self.device), 'CentOS 6.5')
+        self.assertEqual(Platform.objects.filter(name='CentOS 6.5').count(), 1)
+
+
+class RecordingFailureTest(TestCase):
+    """A result NetBox refuses is that host's error, rolled back whole; a VM's virtual disks are left alone."""
+
+    def test_a_vm_with_virtual_disks_keeps_the_disk_they_add_up_to(self):
+        vm = create_test_virtualmachine('disks')
+        VirtualDisk.objects.create(virtual_machine=vm, name='root', size=20000)
+        VirtualDisk.objects.create(virtual_machine=vm, name='data', size=30000)
+        vm = VirtualMachine.objects.get(pk=vm.pk)
+        self.assertEqual((vm.disk, vm.virtual_disk_count), (50000, 2))
+        facts, _changed = apply_probe_result(vm, probe_result(vm, 'ubuntu2204'))
+        self.assertEqual(facts.status, ProbeStatusChoices.OK, facts.error)
+        vm.refresh_from_db()
+        self.assertEqual(vm.disk, 50000)
+        self.assertEqual(vm.vcpus, facts.facts['cpu']['threads'])
+
+    def test_a_host_netbox_refuses_to_save_gets_an_error_and_nothing_else(self):
+        device = create_test_device('in-the-wrong-rack')
+        other = Site.objects.create(name='Elsewhere', slug='elsewhere')
+        Device.objects.filter(pk=device.pk).update(rack=Rack.objects.create(name='R9', site=other))
+        device = Device.objects.get(pk=device.pk)
+        with self.assertLogs('netbox_triage.probing', 'WARNING') as logs:
+            facts, changed = apply_probe_result(device, probe_result(device, 'centos7'))
+        self.assertIn('recording the probe result of in-the-wrong-rack failed', logs.output[0])
+        self.assertTrue(changed)
+        self.assertEqual(facts.status, ProbeStatusChoices.ERROR)
+        self.assertEqual(facts.error, f'recording the probe result failed: rack: Rack R9 does not belong to site '
+                                      f'{device.site}.')
+        stored = HostFacts.objects.get(device=device)
+        self.assertEqual((stored.status, stored.facts, stored.os_name, stored.hostkey), ('error', {}, '', ''))
+        self.assertIsNotNone(stored.probed_at)
+        self.assertFalse(Platform.objects.filter(name='CentOS Linux 7').exists(), 'rolled back with the rest')
+        self.assertIsNone(Device.objects.get(pk=device.pk).platform)
+
+
 class TargetForTest(TestCase):
     @classmethod
     def setUpTestData(cls):
@@ -147,6 +374,18 @@ class TargetForTest(TestCase):
             self.device.local_context_data = {'triage': {'ssh': ssh}}
             with self.subTest(ssh=ssh), self.assertRaises(TargetError):
                 target_for(self.device)
+
+    def test_pins_for_the_host_and_its_jump_host(self):
+        self.device.local_context_data = {'triage': {'ssh': {'jump': 'jumper@127.0.0.9:2200'}}}
+        target = target_for(self.device, pinned_host_key=HOSTKEY, pinned_jump_host_key='SHA256:' + 'j' * 43)
+        self.assertEqual((target.pinned_host_key, target.jump.pinned_host_key), (HOSTKEY, 'SHA256:' + 'j' * 43))
+        self.assertIsNone(target_for(self.device).jump.pinned_host_key)
+
+    def test_hostkey_state_dir_is_no_setting_any_more(self):
+        with override_settings(PLUGINS_CONFIG={'netbox_triage': {'hostkey_state_dir': '/var/lib/triage'}}):
+            with self.assertRaisesRegex(ImproperlyConfigured,
+                                        r"\['hostkey_state_dir'\]: no longer a setting: nothing read it"):
+                validate_settings()
 
     def test_no_address(self):
         host = create_test_virtualmachine('no-ip')
@@ -211,7 +450,8 @@ class HostFactsAPITestCase(
         self.assertEqual(response.status_code, 403)
 
     def test_probe_endpoint_refuses_an_unknown_filter_instead_of_probing_everything(self):
-        self.add_permissions('netbox_triage.add_hostfacts', 'virtualization.view_virtualmachine')
+        self.add_permissions('netbox_triage.add_hostfacts', 'netbox_triage.change_hostfacts',
+                             'virtualization.view_virtualmachine')
         url = reverse('plugins-api:netbox_triage-api:probe')
         response = self.client.post(url, {'virtual_machine_filter': {'no_such_filter': 'x'}}, format='json',
                                     **self.header)
@@ -230,33 +470,3 @@ class StaleTimestampsTest(TestCase):
                                                  now=timezone.now())
         self.assertEqual(ObjectChange.objects.count(), before)
         self.assertIsNotNone(facts.probed_at)
-
-
-class FactsColumnsQueryCountTest(NetBoxTestCase):
-    """NetBox's device and VM lists with the probe's columns shown: no query per row."""
-
-    def _count(self, url):
-        with CaptureQueriesContext(connection) as queries:
-            response = self.client.get(url)
-        self.assertEqual(response.status_code, 200)
-        return len(queries), response
-
-    def test_constant_queries(self):
-        self.add_permissions('dcim.view_device', 'virtualization.view_virtualmachine')
-        columns = ['name', 'triage_probe_status', 'triage_os', 'triage_kernel', 'triage_virtualization',
-                   'triage_probed_at']
-        self.user.config.set('tables.DeviceTable.columns', columns, commit=True)
-        self.user.config.set('tables.VirtualMachineTable.columns', columns, commit=True)
-        counts = []
-        for total in (2, 12):
-            while Device.objects.count() < total:
-                device = create_test_device(f'cols-{Device.objects.count()}')
-                apply_probe_result(device, probe_result(device, 'ubuntu2204'))
-                vm = create_test_virtualmachine(f'cols-vm-{VirtualMachine.objects.count()}')
-                apply_probe_result(vm, probe_result(vm, 'rhel4'))
-            device_count, response = self._count(reverse('dcim:device_list'))
-            self.assertContains(response, 'Ubuntu 22.04')
-            vm_count, response = self._count(reverse('virtualization:virtualmachine_list'))
-            self.assertContains(response, 'Red Hat Enterprise Linux AS release 4')
-            counts.append((device_count, vm_count))
-        self.assertEqual(counts[0], counts[1])

@@ -93,6 +93,9 @@ class HostFactsPanel(panels.ObjectAttributesPanel):
     hostkey_offered = attrs.TemplatedAttr(
         'hostkey_offered', label=_('Offered key'), template_name='netbox_triage/attrs/hostkey_offered.html'
     )
+    hostkey_offered_by_jump = attrs.BooleanAttr('hostkey_offered_by_jump', label=_('Offered by the jump host'))
+    jump_hostkey_fingerprint = attrs.TextAttr('jump_hostkey_fingerprint', label=_('Jump host key'), copy_button=True)
+    platform_derived = attrs.TextAttr('platform_derived', label=_('Platform from the probe'))
 
 
 class RawSectionsPanel(panels.TemplatePanel):
