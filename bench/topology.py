@@ -140,7 +140,7 @@ def measure(name, site, rounds):
 
         started = time.perf_counter()
         with connection.execute_wrapper(counter):
-            topology = topology_for_object(site)
+            topology = topology_for_object(site, user=None)
         built = time.perf_counter()
         graph = topology.parts[0]
         source = generate_source(graph)

@@ -12,13 +12,13 @@ from netbox.jobs import JobRunner
 from virtualization.models import VirtualMachine
 
 from .probing.dependencies import record_dependencies
-from .probing.runner import change_logging, hosts_from_keys, probe_hosts
+from .probing.runner import change_logging, hosts_from_keys, probe_hosts, timeouts_from_settings
 from .probing.targets import host_key
 from .rules.runner import run_discovery
 from .settings import get_setting
 
 __all__ = ('ProbeJob', 'RulesJob', 'TopologyJob', 'enqueue_probe', 'enqueue_rules', 'enqueue_topology',
-           'latest_topology', 'topology_preview')
+           'latest_topology', 'probe_job_timeout', 'settle_abandoned_jobs', 'topology_preview', 'viewable_render')
 
 # A fleet rules job waits for the probe jobs of its batch: it looks again every WAIT_STEP, up to WAIT_LIMIT.
 WAIT_STEP = timedelta(seconds=10)
@@ -86,6 +86,9 @@ class RulesJob(JobRunner):
 
     def run(self, hosts=None, only=None, fleet=True, after=(), waited=0, *args, **kwargs):
         pending = Job.objects.filter(pk__in=after).exclude(status__in=JobStatusChoices.TERMINAL_STATE_CHOICES)
+        if abandoned := settle_abandoned_jobs(pending):
+            self.logger.warning(f'{len(abandoned)} probe job(s) of this batch died with their worker; their hosts '
+                                f'keep the facts they had (probe them again)')
         if pending.exists() and timedelta(seconds=waited) < WAIT_LIMIT:
             count = pending.count()
             self.logger.info(f'waiting for {count} probe job(s) of this batch; looking again in '
@@ -101,6 +104,44 @@ class RulesJob(JobRunner):
         self.job.save(update_fields=['data'])
 
 
+def settle_abandoned_jobs(jobs, timestamp=None):
+    """End, as errored, those of ``jobs`` (not yet ended) whose RQ job died with its worker; returns them.
+
+    A worker killed mid-job leaves NetBox's Job "running" for ever. RQ notices: once the job's timeout has
+    passed without the worker finishing it, cleaning the queue's started registry moves it to the failed
+    registry. Each host's facts are written in a transaction of their own, so nothing half-written stays.
+    """
+    import django_rq
+    from rq.job import JobStatus
+    from rq.registry import StartedJobRegistry
+
+    settled = []
+    cleaned = set()
+    for job in jobs:
+        if job.status == JobStatusChoices.STATUS_PENDING and job.started is None:
+            continue  # still queued
+        queue = django_rq.get_queue(job.queue_name or 'default')
+        if queue.name not in cleaned:
+            StartedJobRegistry(queue=queue).cleanup(timestamp)
+            cleaned.add(queue.name)
+        rq_job = queue.fetch_job(str(job.job_id))
+        if rq_job is None or rq_job.get_status(refresh=False) in (JobStatus.FAILED, JobStatus.STOPPED,
+                                                                  JobStatus.CANCELED):
+            job.terminate(status=JobStatusChoices.STATUS_ERRORED,
+                          error='its RQ worker stopped before the job finished')
+            settled.append(job)
+    return settled
+
+
+def probe_job_timeout(hosts):
+    """RQ's time limit for a chunk of ``hosts``: each round of `probe_concurrency` hosts may use every timeout
+    (connect, banner, authentication, command), then dependencies and rules; RQ's 300 s default is too short."""
+    timeouts = timeouts_from_settings()
+    per_host = timeouts.connect + timeouts.banner + timeouts.auth + timeouts.command
+    rounds = -(-hosts // max(1, int(get_setting('probe_concurrency'))))
+    return int(rounds * per_host) + 600
+
+
 def enqueue_probe(hosts, user=None):
     """Enqueue probe jobs for devices/VMs, `probe_chunk_size` hosts per job; returns the jobs."""
     keys = [host_key(host) for host in hosts]
@@ -112,7 +153,7 @@ def enqueue_probe(hosts, user=None):
         if len(keys) == 1:
             name = f'Triage probe: {hosts[0].name}'[:200]
         # Devices and VMs do not take jobs (no JobsMixin), so the job names its hosts in its data.
-        jobs.append(ProbeJob.enqueue(name=name, user=user, hosts=chunk))
+        jobs.append(ProbeJob.enqueue(name=name, user=user, hosts=chunk, job_timeout=probe_job_timeout(len(chunk))))
     if len(keys) > 1:
         jobs.append(RulesJob.enqueue(name='Triage rules (fleet, after probe)', user=user, hosts=[], fleet=True,
                                      after=[job.pk for job in jobs]))
@@ -135,9 +176,10 @@ def topology_key(obj):
 
 
 class TopologyJob(JobRunner):
-    """Render the topology of a site, cluster or incident: each part in a throw-away directory with a hard
-    timeout (exporters.topology.render_source). The pictures and the generated source are kept in the
-    job's data, where the topology views read the latest one."""
+    """Render the topology of a site, cluster or incident as the job's user may view it: each part in a
+    throw-away directory with a hard timeout (exporters.topology.render_source). The pictures, the generated
+    source and the objects they show are kept in the job's data, where the topology views find the newest
+    render the reader may view in full (`latest_topology`)."""
 
     class Meta:
         name = TOPOLOGY_JOB
@@ -167,7 +209,8 @@ class TopologyJob(JobRunner):
             })
         for message in topology.messages:
             self.logger.info(message)
-        self.job.data = {'object': object_key, 'group_by': group_by, 'parts': parts, 'messages': topology.messages}
+        self.job.data = {'object': object_key, 'group_by': group_by, 'parts': parts, 'messages': topology.messages,
+                         'objects': topology.objects}
         self.job.save(update_fields=['data'])
 
 
@@ -180,25 +223,55 @@ def enqueue_topology(obj, user=None, group_by='cluster'):
                                group_by=group_by)
 
 
-def latest_topology(obj, group_by=None):
-    """The newest topology job of ``obj`` (any state), or None: the views show its pictures or its progress."""
-    jobs = Job.objects.filter(name__startswith=TOPOLOGY_JOB, data__object=topology_key(obj))
+# A reader is shown the newest of the last RECENT_RENDERS renders of an object that they may view in full.
+RECENT_RENDERS = 5
+
+
+def _pending_render(obj, user):
+    """The reader's own render of ``obj`` still queued or running (anyone's without a user: the CLI)."""
+    jobs = Job.objects.filter(name=_topology_job_name(obj)).exclude(status__in=JobStatusChoices.TERMINAL_STATE_CHOICES)
+    if user is not None:
+        jobs = jobs.filter(user=user)
+    return jobs.order_by('-created').first()
+
+
+def viewable_render(obj, user, group_by=None):
+    """The pk of the newest completed render of ``obj`` that shows ``user`` nothing they may not view, or None.
+
+    Renders are shared, but one made by someone who sees more (an admin) must not show a tenant-restricted
+    reader the other tenants' hosts: of the RECENT_RENDERS newest, the first whose recorded objects the
+    reader may all view wins. Costs one query plus one per model, whatever the number of nodes. Without a
+    user (the CLI) or for a superuser, the newest render.
+    """
+    from .exporters.topology import shows_only, visible_objects
+
+    renders = Job.objects.filter(name__startswith=TOPOLOGY_JOB, data__object=topology_key(obj),
+                                 status=JobStatusChoices.STATUS_COMPLETED)
     if group_by:
-        jobs = jobs.filter(data__group_by=group_by)
-    pending = Job.objects.filter(name=_topology_job_name(obj)).exclude(
-        status__in=JobStatusChoices.TERMINAL_STATE_CHOICES).order_by('-created').first()
-    return pending, jobs.filter(status=JobStatusChoices.STATUS_COMPLETED).order_by('-completed').first()
+        renders = renders.filter(data__group_by=group_by)
+    renders = renders.order_by('-completed', '-pk')
+    if user is None or (user.is_active and user.is_superuser):
+        return renders.values_list('pk', flat=True).first()
+    rows = list(renders.values_list('pk', 'data__objects')[:RECENT_RENDERS])
+    visible = visible_objects([objects for _pk, objects in rows], user) if rows else {}
+    return next((pk for pk, objects in rows if shows_only(objects, visible)), None)
 
 
-def topology_preview(obj):
-    """What an object page's Topology panel shows: (pending job, completed job without its data, grouping, the
-    first part's SVG). Only those two keys of the job's data leave the database, not every part's PNG."""
-    pending = Job.objects.filter(name=_topology_job_name(obj)).exclude(
-        status__in=JobStatusChoices.TERMINAL_STATE_CHOICES).order_by('-created').first()
-    row = (Job.objects.filter(name__startswith=TOPOLOGY_JOB, data__object=topology_key(obj),
-                              status=JobStatusChoices.STATUS_COMPLETED)
-           .order_by('-completed').values_list('pk', 'data__group_by', 'data__parts__0__svg').first())
-    if row is None:
+def latest_topology(obj, user, group_by=None):
+    """(the reader's pending render, the newest completed render they may view in full) of ``obj``, each or None:
+    the topology page, its downloads, the REST API and the post-mortem show that render's pictures."""
+    pk = viewable_render(obj, user, group_by)
+    return _pending_render(obj, user), Job.objects.filter(pk=pk).first() if pk else None
+
+
+def topology_preview(obj, user):
+    """What an object page's Topology panel shows ``user``: (pending render, viewable render without its data,
+    grouping, the first part's SVG). Only those two keys of the job's data leave the database, not every PNG."""
+    from django.db.models.fields.json import KT
+
+    pending, pk = _pending_render(obj, user), viewable_render(obj, user)
+    job = pk and Job.objects.defer('data').annotate(
+        topology_group_by=KT('data__group_by'), topology_svg=KT('data__parts__0__svg')).filter(pk=pk).first()
+    if not job:
         return pending, None, 'cluster', None
-    job = Job.objects.defer('data').get(pk=row[0])
-    return pending, job, row[1] or 'cluster', row[2]
+    return pending, job, job.topology_group_by or 'cluster', job.topology_svg

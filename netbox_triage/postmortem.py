@@ -175,7 +175,8 @@ def render_postmortem(incident, user=None, now=None):
         out.append('No discovery about the affected objects.')
     out.append('')
 
-    _pending, job = latest_topology(incident)
+    # The newest diagram the reader may view in full: never an admin's render showing hosts they may not see.
+    _pending, job = latest_topology(incident, user)
     parts = (job.data or {}).get('parts') or [] if job else []
     out += ['## Topology', '']
     pictures = [part for part in parts if part.get('png')]
@@ -183,7 +184,7 @@ def render_postmortem(incident, user=None, now=None):
         for part in pictures:
             out += [f'![{md_text(part["title"])}](data:image/png;base64,{part["png"]})', '']
     else:
-        out += ['No diagram was rendered (render it from the incident page).', '']
+        out += ['No diagram you may see was rendered (render it from the incident page).', '']
 
     out += ['## Follow-up actions', '']
     follow_ups = {}

@@ -2,9 +2,10 @@
 
 Three steps, each usable on its own:
 
-1. `build_topology()` reads NetBox (a constant number of queries) into plain data: nodes with an
-   icon, a group and a label, edges styled by kind, split into parts of at most `topology_node_limit`
-   nodes (per site, then per group);
+1. `build_topology()` reads NetBox (a constant number of queries), restricted to what the reader may
+   view, into plain data: nodes with an icon, a group and a label, edges styled by kind, split into
+   parts of at most `topology_node_limit` nodes (per site, then per group), and the objects they show
+   (`visible_objects()`/`shows_only()` decide who may see a saved render);
 2. `generate_source()` writes a `diagrams` program for one part, readable and editable like the
    seed's. Every string from NetBox is cleaned (no control or bidi characters, bounded length),
    written as a Python literal with `repr()`, and wrapped in `graphviz.escape()` in the program, so
@@ -59,8 +60,10 @@ __all__ = (
     'incident_hosts',
     'render_source',
     'render_topology',
+    'shows_only',
     'topology_for_hosts',
     'topology_for_object',
+    'visible_objects',
     'write_topology_files',
 )
 
@@ -137,6 +140,12 @@ MAX_TEXT = 60
 ORTHO_MAX_EDGES = 150
 
 DEVICE, VM, SERVICE, CLUSTER = 'dcim.device', 'virtualization.virtualmachine', 'ipam.service', 'virtualization.cluster'
+DEPENDENCY, FACTS, DISCOVERY = 'netbox_triage.dependency', 'netbox_triage.hostfacts', 'netbox_triage.discovery'
+# Every model a diagram reveals rows of (`Topology.objects`), by label.
+SHOWN_MODELS = {
+    DEVICE: Device, VM: VirtualMachine, SERVICE: Service, CLUSTER: Cluster, DEPENDENCY: Dependency, FACTS: HostFacts,
+    DISCOVERY: Discovery,
+}
 
 
 class TopologyError(Exception):
@@ -155,6 +164,7 @@ class TopologyNode:
     neighbour: bool = False  # drawn for context: outside the hosts asked for
     severity: str | None = None  # worst active discovery
     findings: int = 0
+    shows: tuple = ()  # (model label, pk) of every object the node reveals: itself, its facts, its discoveries
 
     @property
     def label(self):
@@ -172,6 +182,7 @@ class TopologyEdge:
     port: int | None = None
     label: str = ''
     discovered: bool = False  # found by the probe, not yet confirmed by a person
+    shows: tuple = ()  # (model label, pk): the dependency, and the services it was resolved through
 
     @property
     def text(self):
@@ -204,6 +215,16 @@ class Topology:
     parts: list[TopologyGraph]
     messages: list[str] = field(default_factory=list)
     node_limit: int = 0
+
+    @property
+    def objects(self):
+        """What the parts show, {model label: sorted ids}: a saved render goes only to readers who may view it all."""
+        shown = defaultdict(set)
+        for graph in self.parts:
+            for item in (*graph.nodes, *graph.edges):
+                for label, pk in item.shows:
+                    shown[label].add(pk)
+        return {label: sorted(ids) for label, ids in sorted(shown.items())}
 
 
 @dataclass
@@ -314,7 +335,7 @@ def _content_types():
     return {label: ContentType.objects.get_by_natural_key(*label.split('.')) for label in labels}
 
 
-def build_topology(devices, virtual_machines, *, group_by='cluster', title='Topology', neighbours=True,
+def build_topology(devices, virtual_machines, *, user, group_by='cluster', title='Topology', neighbours=True,
                    node_limit=None):
     """Nodes, groups and edges for the given device and VM querysets, split to fit the node limit.
 
@@ -322,33 +343,43 @@ def build_topology(devices, virtual_machines, *, group_by='cluster', title='Topo
     other end of one are drawn too, greyed, so a cluster's page shows what it talks to. Services
     stand for their host. Each host carries its worst active discovery. Queries: a fixed number,
     whatever the number of hosts.
+
+    Everything read is restricted to what `user` may view (`None`, the CLI's default: nothing is):
+    hosts, neighbours, dependencies, the services they go through, clusters, facts and discoveries. A
+    dependency whose other end the user may not view is not drawn. Every node and edge lists the
+    objects it shows (`Topology.objects`), so that a saved render is only ever shown to readers who
+    may view all of them.
     """
     if group_by not in GROUP_BY:
         raise TopologyError(f"group_by must be one of {', '.join(GROUP_BY)} (got {group_by!r})")
     node_limit = node_limit or get_setting('topology_node_limit')
+
+    def visible(queryset):
+        return queryset if user is None else queryset.restrict(user, 'view')
+
     types = _content_types()
     type_labels = {ct.pk: label for label, ct in types.items()}
     hosts = {}  # key -> (host, is_vm)
     for is_vm, queryset in ((False, devices), (True, virtual_machines)):
         label = VM if is_vm else DEVICE
-        for host in _hosts(queryset, group_by):
+        for host in _hosts(visible(queryset), group_by):
             hosts[_key(label, host.pk)] = (host, is_vm)
     device_ids = [host.pk for host, is_vm in hosts.values() if not is_vm]
     vm_ids = [host.pk for host, is_vm in hosts.values() if is_vm]
 
     # Dependencies touching the hosts, or one of their services.
-    services_of_hosts = Service.objects.filter(
+    services_of_hosts = visible(Service.objects.filter(
         Q(parent_object_type=types[DEVICE], parent_object_id__in=device_ids)
         | Q(parent_object_type=types[VM], parent_object_id__in=vm_ids)
-    ).values('pk')
+    )).values('pk')
     ends = Q()
     for side in ('source', 'target'):
         ends |= Q(**{f'{side}_type': types[DEVICE], f'{side}_id__in': device_ids})
         ends |= Q(**{f'{side}_type': types[VM], f'{side}_id__in': vm_ids})
         ends |= Q(**{f'{side}_type': types[SERVICE], f'{side}_id__in': services_of_hosts})
     dependencies = list(
-        Dependency.objects.filter(ends).exclude(status=DependencyStatusChoices.HIDDEN).order_by('pk').values(
-            'source_type_id', 'source_id', 'target_type_id', 'target_id', 'kind', 'port', 'label', 'status'
+        visible(Dependency.objects.filter(ends)).exclude(status=DependencyStatusChoices.HIDDEN).order_by('pk').values(
+            'pk', 'source_type_id', 'source_id', 'target_type_id', 'target_id', 'kind', 'port', 'label', 'status'
         )
     ) if hosts else []
 
@@ -359,7 +390,7 @@ def build_topology(devices, virtual_machines, *, group_by='cluster', title='Topo
             wanted[type_labels.get(row[f'{side}_type_id'])].add(row[f'{side}_id'])
     service_host = {}
     if wanted[SERVICE]:
-        for service in Service.objects.filter(pk__in=wanted[SERVICE]).values(
+        for service in visible(Service.objects.filter(pk__in=wanted[SERVICE])).values(
                 'pk', 'parent_object_type_id', 'parent_object_id'):
             parent = type_labels.get(service['parent_object_type_id'])
             if parent in (DEVICE, VM):
@@ -370,53 +401,54 @@ def build_topology(devices, virtual_machines, *, group_by='cluster', title='Topo
         for label, model in ((DEVICE, Device), (VM, VirtualMachine)):
             missing = {pk for pk in wanted[label] if _key(label, pk) not in hosts}
             if missing:
-                for host in _hosts(model.objects.filter(pk__in=missing), group_by):
+                for host in _hosts(visible(model.objects.filter(pk__in=missing)), group_by):
                     hosts[_key(label, host.pk)] = (host, label == VM)
                     neighbour_keys.add(_key(label, host.pk))
     clusters = {}
     if neighbours and wanted[CLUSTER]:
-        clusters = {_key(CLUSTER, c.pk): c for c in Cluster.objects.filter(pk__in=wanted[CLUSTER]).select_related(
-            'scope_type')}
+        clusters = {_key(CLUSTER, c.pk): c for c in visible(Cluster.objects.filter(pk__in=wanted[CLUSTER]))}
 
     # Probe facts (only what picks an icon) and active discoveries, for every host drawn.
     all_devices = [host.pk for host, is_vm in hosts.values() if not is_vm]
     all_vms = [host.pk for host, is_vm in hosts.values() if is_vm]
-    facts = {}
+    facts = {}  # key -> (HostFacts pk, what picks the icon)
     if hosts:
-        for row in HostFacts.objects.filter(Q(device_id__in=all_devices) | Q(virtual_machine_id__in=all_vms)).values(
-                'device_id', 'virtual_machine_id', 'facts__listening', 'facts__components'):
+        for row in visible(HostFacts.objects.filter(Q(device_id__in=all_devices) | Q(virtual_machine_id__in=all_vms))
+                           ).values('pk', 'device_id', 'virtual_machine_id', 'facts__listening', 'facts__components'):
             key = _key(DEVICE, row['device_id']) if row['device_id'] else _key(VM, row['virtual_machine_id'])
-            facts[key] = {'listening': row['facts__listening'], 'components': row['facts__components']}
-    findings = defaultdict(list)
+            facts[key] = (row['pk'], {'listening': row['facts__listening'], 'components': row['facts__components']})
+    findings = defaultdict(list)  # key -> [(severity, Discovery pk)]
     discovery_filter = Q(object_type=types[DEVICE], object_id__in=all_devices) | Q(
         object_type=types[VM], object_id__in=all_vms)
     if clusters:
         discovery_filter |= Q(object_type=types[CLUSTER], object_id__in=[c.pk for c in clusters.values()])
     if hosts:
-        for row in Discovery.objects.filter(discovery_filter, status__in=DiscoveryStatusChoices.ACTIVE).values(
-                'object_type_id', 'object_id', 'severity'):
-            findings[_key(type_labels[row['object_type_id']], row['object_id'])].append(row['severity'])
+        for row in visible(Discovery.objects.filter(discovery_filter, status__in=DiscoveryStatusChoices.ACTIVE)).values(
+                'pk', 'object_type_id', 'object_id', 'severity'):
+            findings[_key(type_labels[row['object_type_id']], row['object_id'])].append((row['severity'], row['pk']))
 
     nodes = {}
     for key, (host, is_vm) in hosts.items():
         role = host.role.name if host.role_id else ''
         platform = host.platform.name if host.platform_id else ''
+        facts_pk, host_facts = facts.get(key, (None, None))
         nodes[key] = TopologyNode(
             key=key, name=clean_text(host.name or f'#{host.pk}'), address=_address(host),
-            icon=choose_icon(is_vm, role, platform, facts.get(key)),
+            icon=choose_icon(is_vm, role, platform, host_facts),
             group=clean_text(_group_of(host, group_by)), site=clean_text(host.site.name if host.site_id else ''),
             url=host.get_absolute_url(), neighbour=key in neighbour_keys,
+            shows=((VM if is_vm else DEVICE, host.pk), *(((FACTS, facts_pk),) if facts_pk else ())),
         )
     for key, cluster in clusters.items():
-        nodes[key] = TopologyNode(
-            key=key, name=clean_text(cluster.name), address='', icon='cluster', group='',
-            site=clean_text(cluster.scope.name if cluster.scope_type_id and cluster.scope else ''),
-            url=cluster.get_absolute_url(), neighbour=True,
-        )
-    for key, severities in findings.items():
+        # A cluster is only ever a neighbour: its site never titles a part, so its scope is not read.
+        nodes[key] = TopologyNode(key=key, name=clean_text(cluster.name), address='', icon='cluster', group='',
+                                  site='', url=cluster.get_absolute_url(), neighbour=True,
+                                  shows=((CLUSTER, cluster.pk),))
+    for key, found in findings.items():
         if key in nodes:
-            nodes[key].findings = len(severities)
-            nodes[key].severity = max(severities, key=lambda s: SEVERITY_RANK.get(s, 0))
+            nodes[key].findings = len(found)
+            nodes[key].severity = max((severity for severity, _pk in found), key=lambda s: SEVERITY_RANK.get(s, 0))
+            nodes[key].shows += tuple((DISCOVERY, pk) for _severity, pk in found)
 
     def endpoint(row, side):
         label, pk = type_labels.get(row[f'{side}_type_id']), row[f'{side}_id']
@@ -427,8 +459,11 @@ def build_topology(devices, virtual_machines, *, group_by='cluster', title='Topo
         source, target = endpoint(row, 'source'), endpoint(row, 'target')
         if source not in nodes or target not in nodes or source == target:
             continue
+        services = tuple((SERVICE, row[f'{side}_id']) for side in ('source', 'target')
+                         if type_labels.get(row[f'{side}_type_id']) == SERVICE)
         edge = TopologyEdge(source, target, row['kind'], row['port'], clean_text(row['label'], 40),
-                            discovered=row['status'] == DependencyStatusChoices.DISCOVERED)
+                            discovered=row['status'] == DependencyStatusChoices.DISCOVERED,
+                            shows=((DEPENDENCY, row['pk']), *services))
         identity = (edge.source, edge.target, edge.kind, edge.port)
         if identity not in seen:
             seen.add(identity)
@@ -516,14 +551,15 @@ def incident_hosts(incident):
     return Device.objects.filter(device_q), VirtualMachine.objects.filter(vm_q)
 
 
-def topology_for_hosts(params, *, user=None, request=None, group_by='cluster', title='Topology', neighbours=True):
-    """The topology of the devices and VMs that list-view style `params` select (the exports' shared filters)."""
+def topology_for_hosts(params, *, user, request=None, group_by='cluster', title='Topology', neighbours=True):
+    """The topology of the devices and VMs that list-view style `params` select (the exports' shared filters), as
+    `user` may view it (None: everything)."""
     devices, vms = host_querysets(params, user=user, request=request)
-    return build_topology(devices, vms, group_by=group_by, title=title, neighbours=neighbours)
+    return build_topology(devices, vms, user=user, group_by=group_by, title=title, neighbours=neighbours)
 
 
-def topology_for_object(obj, *, group_by='cluster', user=None, neighbours=True):
-    """The topology of a site, a cluster or an incident, restricted to what `user` may view."""
+def topology_for_object(obj, *, user, group_by='cluster', neighbours=True):
+    """The topology of a site, a cluster or an incident, restricted to what `user` may view (None: everything)."""
     if isinstance(obj, Site):
         devices, vms = Device.objects.filter(site=obj), VirtualMachine.objects.filter(site=obj)
     elif isinstance(obj, Cluster):
@@ -532,9 +568,29 @@ def topology_for_object(obj, *, group_by='cluster', user=None, neighbours=True):
         devices, vms = incident_hosts(obj)
     else:
         raise TopologyError(f'no topology for a {obj._meta.verbose_name}')
-    if user is not None:
-        devices, vms = devices.restrict(user, 'view'), vms.restrict(user, 'view')
-    return build_topology(devices, vms, group_by=group_by, title=clean_text(str(obj), 80), neighbours=neighbours)
+    return build_topology(devices, vms, user=user, group_by=group_by, title=clean_text(str(obj), 80),
+                          neighbours=neighbours)
+
+
+def visible_objects(records, user):
+    """Of the objects some saved renders show (`Topology.objects` dicts), those `user` may view now:
+    {label: set of ids}, one query per model whatever the number of renders or nodes."""
+    wanted = defaultdict(set)
+    for objects in records:
+        for label, ids in (objects or {}).items():
+            if label in SHOWN_MODELS:
+                wanted[label].update(pk for pk in ids if isinstance(pk, int))
+    return {label: set(SHOWN_MODELS[label].objects.restrict(user, 'view').filter(pk__in=ids)
+                       .values_list('pk', flat=True))
+            for label, ids in wanted.items() if ids}
+
+
+def shows_only(objects, visible):
+    """Whether a render's `objects` are all in `visible`: an unknown model, a deleted or hidden row refuses it."""
+    if not isinstance(objects, dict):
+        return False  # a render from before renders recorded their objects: nobody can tell what it shows
+    return all(label in SHOWN_MODELS and isinstance(ids, list) and set(ids) <= visible.get(label, set())
+               for label, ids in objects.items())
 
 
 # --- the diagrams program ----------------------------------------------------------------------

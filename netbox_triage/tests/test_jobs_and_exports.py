@@ -112,7 +112,7 @@ class TopologyDoorsTest(APITestCase):
         self.assertIn('<svg', part['svg'])
         self.assertNotIn('<script', part['svg'])
         self.assertIn('from diagrams', part['source'])
-        self.assertEqual(latest_topology(self.incident)[1], job)
+        self.assertEqual(latest_topology(self.incident, self.user)[1], job)
         url = reverse('plugins:netbox_triage:topology', args=['netbox_triage.incident', self.incident.pk])
         response = self.client.get(url)
         self.assertHttpStatus(response, 200)
@@ -230,7 +230,8 @@ class IncidentActionsTest(TestCase):
         cls.incident = cls.demo['incident']
 
     def test_probe_the_affected_hosts(self):
-        self.add_permissions('netbox_triage.add_hostfacts')
+        self.add_permissions('netbox_triage.add_hostfacts', 'netbox_triage.change_hostfacts', 'dcim.change_device',
+                             'virtualization.change_virtualmachine')
         url = reverse('plugins:netbox_triage:incident_action', kwargs={'pk': self.incident.pk})
         with mock.patch('netbox_triage.views.enqueue_probe') as enqueue:
             self.assertHttpStatus(self.client.post(url, {'action': 'probe'}), 302)

@@ -72,7 +72,7 @@ class DemoTopologyTest(TestCase):
         cls.hosts = cls.demo['hosts']
 
     def test_the_demo_draws_the_seed_picture(self):
-        topology = topology_for_object(Site.objects.get(name='Customer DC'))
+        topology = topology_for_object(Site.objects.get(name='Customer DC'), user=None)
         self.assertEqual(len(topology.parts), 1)
         graph = topology.parts[0]
         self.assertEqual(graph.groups, ['Backend Cluster', 'Cache HA', 'Database HA', 'Entrypoint', 'Frontend Cluster'])
@@ -117,7 +117,7 @@ class DemoTopologyTest(TestCase):
         self.assertNotIn('site-packages', render.svg)
 
     def test_a_cluster_shows_what_it_talks_to(self):
-        topology = topology_for_object(Cluster.objects.get(name='Backend Cluster'))
+        topology = topology_for_object(Cluster.objects.get(name='Backend Cluster'), user=None)
         nodes = {node.name: node for node in topology.parts[0].nodes}
         self.assertEqual({name for name, node in nodes.items() if not node.neighbour}, {'be-1', 'be-2', 'be-3'})
         self.assertTrue(nodes['redis-1'].neighbour and nodes['mysql-1'].neighbour and nodes['haproxy-1'].neighbour)
@@ -129,7 +129,7 @@ class DemoTopologyTest(TestCase):
         devices, vms = incident_hosts(incident)
         names = {host.name for host in [*devices, *vms]}
         self.assertEqual(names, {'be-1', 'be-2', 'be-3', 'haproxy-1', 'mysql-1'})
-        topology = topology_for_object(incident, group_by='role')
+        topology = topology_for_object(incident, user=None, group_by='role')
         self.assertIn('Backend', topology.parts[0].groups)
 
     def test_open_discoveries_mark_their_nodes(self):
@@ -140,7 +140,7 @@ class DemoTopologyTest(TestCase):
             Discovery.objects.create(object_type=ContentType.objects.get_for_model(fe3), object_id=fe3.pk,
                                      rule='exposed', title=f'Jenkins {severity} {status}', severity=severity,
                                      status=status, subject_key=f'x:{severity}{status}')
-        graph = topology_for_object(Site.objects.get(name='Customer DC')).parts[0]
+        graph = topology_for_object(Site.objects.get(name='Customer DC'), user=None).parts[0]
         node = next(node for node in graph.nodes if node.name == 'fe-3')
         self.assertEqual((node.findings, node.severity), (2, SeverityChoices.CRITICAL))
         self.assertIn("fe_3 = Angular(text('fe-3 - 10.0.10.3\\n[!] 2 open, critical'), fontcolor='red3')",
@@ -150,14 +150,14 @@ class DemoTopologyTest(TestCase):
         hosts = self.hosts
         depend(hosts['fe-1'], hosts['redis-1'], port=6379, label='Redis', origin='probe', status='discovered')
         depend(hosts['fe-2'], hosts['mysql-1'], port=3306, label='MySQL', origin='probe', status='hidden')
-        source = generate_source(topology_for_object(Site.objects.get(name='Customer DC')).parts[0])
+        source = generate_source(topology_for_object(Site.objects.get(name='Customer DC'), user=None).parts[0])
         self.assertIn("fe_1 >> Edge(label=text('Redis :6379 (discovered)'), color='brown', style='dotted') >> redis_1",
                       source)
         self.assertNotIn('fe_2 >>', source)
 
     def test_group_by_must_be_known(self):
         with self.assertRaises(TopologyError):
-            build_topology(Device.objects.all(), VirtualMachine.objects.none(), group_by='rack')
+            build_topology(Device.objects.all(), VirtualMachine.objects.none(), user=None, group_by='rack')
 
 
 class IconTest(TestCase):
@@ -217,7 +217,8 @@ class HostileTopologyTest(TestCase):
             depend(source, target, port=1234, label=name[:100])
 
     def test_hostile_names_are_inert_literals_and_text(self):
-        graph = build_topology(Device.objects.all(), VirtualMachine.objects.none(), title=HOSTILE[5]).parts[0]
+        graph = build_topology(Device.objects.all(), VirtualMachine.objects.none(), user=None,
+                               title=HOSTILE[5]).parts[0]
         source = generate_source(graph)
         tree = ast.parse(source)
         # Code only calls what the generator writes: every call is to a known name, every string a literal.
@@ -279,7 +280,7 @@ class LimitsTest(TestCase):
 
     @override_settings(PLUGINS_CONFIG=plugin_config(topology_node_limit=4))
     def test_large_inventories_are_split_per_site_with_a_message(self):
-        topology = build_topology(Device.objects.all(), VirtualMachine.objects.none())
+        topology = build_topology(Device.objects.all(), VirtualMachine.objects.none(), user=None)
         self.assertEqual([part.title for part in topology.parts], ['Topology - Site 0', 'Topology - Site 1'])
         self.assertTrue(all(len(part.nodes) <= 4 for part in topology.parts))
         message = ' '.join(topology.messages)
@@ -288,7 +289,7 @@ class LimitsTest(TestCase):
 
     @override_settings(PLUGINS_CONFIG=plugin_config(topology_node_limit=20))
     def test_under_the_limit_one_diagram(self):
-        topology = build_topology(Device.objects.all(), VirtualMachine.objects.none())
+        topology = build_topology(Device.objects.all(), VirtualMachine.objects.none(), user=None)
         self.assertEqual((len(topology.parts), topology.messages), (1, []))
         self.assertEqual(len(topology.parts[0].nodes), 10)
 
@@ -301,7 +302,7 @@ class LimitsTest(TestCase):
         self.assertIn('longer than 1 s and was stopped', render.message)
 
     def test_a_real_render_with_a_tiny_timeout_is_stopped(self):
-        graph = build_topology(Device.objects.all(), VirtualMachine.objects.none()).parts[0]
+        graph = build_topology(Device.objects.all(), VirtualMachine.objects.none(), user=None).parts[0]
         render = render_topology(graph, timeout=0.01)
         self.assertIn('was stopped', render.message)
         self.assertIsNone(render.png)
@@ -338,9 +339,9 @@ class TopologyQueryCountTest(TestCase):
             previous = host
 
     def count(self, devices, vms):
-        build_topology(devices, vms)  # warm the content type cache
+        build_topology(devices, vms, user=None)  # warm the content type cache
         with CaptureQueriesContext(connection) as queries:
-            graph = build_topology(devices, vms).parts[0]
+            graph = build_topology(devices, vms, user=None).parts[0]
         return len(queries), graph
 
     def hosts(self, count):
