@@ -209,8 +209,93 @@ class HostFactsTable(NetBoxTable):
         default_columns = ('pk', 'host', 'status', 'os_pretty_name', 'kernel', 'virtualization', 'probed_at')
 
 
-# Facts columns on NetBox's own device and VM lists. Their accessors follow the reverse one-to-one
-# `triage_facts`, which NetBox's tables prefetch for visible columns: no query per row.
+# Columns on NetBox's own device and VM lists. NetBox prefetches what a column's accessor names, unrestricted
+# (a `triage_facts__…` accessor would load every row's facts, raw sections included, whatever the user may view),
+# so these columns read the rows of the page themselves, in one restricted query per table.
+
+# What the facts columns show, copied out of the facts JSON on HostFacts itself.
+FACTS_COLUMN_FIELDS = ('status', 'os_pretty_name', 'kernel', 'virtualization', 'probed_at')
+
+
+class VisibleFacts:
+    """The HostFacts of a table's hosts that the current user may view, loaded once for all the facts columns:
+    the page's rows on a list page, every listed host when an export walks past the page."""
+
+    def __init__(self, table):
+        from netbox.context import current_request
+
+        user = getattr(current_request.get(), 'user', None)
+        self.table = table
+        self.queryset = None
+        if user is not None and user.has_perm('netbox_triage.view_hostfacts'):
+            self.queryset = HostFacts.objects.restrict(user, 'view').only(
+                'device_id', 'virtual_machine_id', *FACTS_COLUMN_FIELDS)
+        self.facts, self.loaded, self.everything = {}, set(), False
+
+    @classmethod
+    def of(cls, table):
+        if not hasattr(table, '_triage_facts'):
+            table._triage_facts = cls(table)
+        return table._triage_facts
+
+    def get(self, record):
+        if self.queryset is None:
+            return None
+        if record.pk not in self.loaded and not self.everything:
+            self._load(record)
+        return self.facts.get(record.pk)
+
+    def _load(self, record):
+        from django_tables2.data import TableQuerysetData
+
+        link = 'device' if record._meta.model_name == 'device' else 'virtual_machine'
+        page = getattr(self.table, 'page', None)
+        on_page = [getattr(row, 'record', row).pk for row in page.object_list] if page else []  # BoundRows
+        if record.pk in on_page:
+            hosts = on_page
+            self.loaded.update(on_page)
+        else:
+            data = self.table.data
+            hosts = data.data.values('pk') if isinstance(data, TableQuerysetData) else [row.pk for row in data]
+            self.everything = True
+        for facts in self.queryset.filter(**{f'{link}__in': hosts}):
+            self.facts[getattr(facts, f'{link}_id')] = facts
+
+
+class FactsColumn(tables.Column):
+    """One probed fact on NetBox's device and VM lists, shown only where the user may view the host's facts."""
+
+    datetime_column = columns.DateTimeColumn()  # renders probed_at as NetBox's lists render times
+
+    def __init__(self, fact, **kwargs):
+        self.fact = fact
+        super().__init__(accessor=Accessor('pk'), orderable=False, empty_values=(), **kwargs)
+
+    def _value(self, record, table):
+        facts = VisibleFacts.of(table).get(record)
+        value = getattr(facts, self.fact) if facts is not None else None
+        return facts, value
+
+    def render(self, record, table):
+        from django.utils.html import format_html
+
+        facts, value = self._value(record, table)
+        if value in (None, ''):
+            return self.default
+        if self.fact == 'status':
+            return format_html('<span class="badge text-bg-{}">{}</span>', facts.get_status_color() or 'secondary',
+                               facts.get_status_display())
+        if self.fact == 'probed_at':
+            return self.datetime_column.render(value)
+        return value
+
+    def value(self, record, table):
+        facts, value = self._value(record, table)
+        if value in (None, ''):
+            return ''
+        return value.isoformat() if self.fact == 'probed_at' else value
+
+
 class CoverageColumn(tables.Column):
     """A host's monitoring, in its best state, on NetBox's device and VM lists.
 
@@ -259,17 +344,11 @@ def register_facts_columns():
     from virtualization.tables import VirtualMachineTable
 
     columns_ = {
-        'triage_probe_status': columns.ChoiceFieldColumn(
-            accessor=Accessor('triage_facts__status'), verbose_name=_('Probe status'), orderable=False),
-        'triage_os': tables.Column(
-            accessor=Accessor('triage_facts__os_pretty_name'), verbose_name=_('OS (probed)'), orderable=False),
-        'triage_kernel': tables.Column(
-            accessor=Accessor('triage_facts__kernel'), verbose_name=_('Kernel (probed)'), orderable=False),
-        'triage_virtualization': tables.Column(
-            accessor=Accessor('triage_facts__virtualization'), verbose_name=_('Virtualization (probed)'),
-            orderable=False),
-        'triage_probed_at': columns.DateTimeColumn(
-            accessor=Accessor('triage_facts__probed_at'), verbose_name=_('Probed at'), orderable=False),
+        'triage_probe_status': FactsColumn('status', verbose_name=_('Probe status')),
+        'triage_os': FactsColumn('os_pretty_name', verbose_name=_('OS (probed)')),
+        'triage_kernel': FactsColumn('kernel', verbose_name=_('Kernel (probed)')),
+        'triage_virtualization': FactsColumn('virtualization', verbose_name=_('Virtualization (probed)')),
+        'triage_probed_at': FactsColumn('probed_at', verbose_name=_('Probed at')),
     }
     for name, column in columns_.items():
         register_table_column(column, name, DeviceTable, VirtualMachineTable)

@@ -33,16 +33,25 @@ class OpenIncidentsPanel(PluginTemplateExtension):
 
 
 class FactsPanel(PluginTemplateExtension):
-    """Device and VM pages: what the probe found, and a "Probe now" button."""
+    """Device and VM pages: what the probe found, for users who may view that host's facts, and a "Probe now"
+    button for those who may probe it (probing.access)."""
 
     models = ['dcim.device', 'virtualization.virtualmachine']
 
     def right_page(self):
+        from .probing.access import may_probe, probe_selection
+
         obj = self.context['object']
+        user = self.context['request'].user
+        if not user.has_perm('netbox_triage.view_hostfacts'):
+            return ''
         lookup = {'device': obj} if obj._meta.model_name == 'device' else {'virtual_machine': obj}
-        facts = HostFacts.objects.filter(**lookup).defer('raw_sections').first()
+        visible = HostFacts.objects.restrict(user, 'view')
         return self.render('netbox_triage/inc/facts_panel.html', extra_context={
-            'facts': facts, 'probe_model': obj._meta.model_name,
+            'facts': visible.filter(**lookup).defer('raw_sections').first(),
+            'constrained': visible.query.has_filters(),  # hidden facts and no facts then look alike
+            'probe_model': obj._meta.model_name,
+            'can_probe': may_probe(user) and bool(probe_selection([obj], user).hosts),
         })
 
 
@@ -108,7 +117,8 @@ class RunRulesListButton(PluginTemplateExtension):
 
 
 class TopologyPanel(PluginTemplateExtension):
-    """Site, cluster and incident pages: the latest rendered topology, and a button to render it again."""
+    """Site, cluster and incident pages: the newest rendered topology the reader may view in full (never one
+    showing hosts they may not see), and a button to render it again."""
 
     models = ['dcim.site', 'virtualization.cluster', 'netbox_triage.incident']
 
@@ -118,7 +128,7 @@ class TopologyPanel(PluginTemplateExtension):
         from .jobs import topology_preview
 
         obj = self.context['object']
-        pending, job, group_by, svg = topology_preview(obj)
+        pending, job, group_by, svg = topology_preview(obj, self.context['request'].user)
         return self.render('netbox_triage/inc/topology_panel.html', extra_context={
             'job': job, 'pending': pending,
             'svg_uri': 'data:image/svg+xml;base64,' + base64.b64encode(svg.encode()).decode() if svg else None,

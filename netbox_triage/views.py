@@ -10,6 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 
+from core.signals import clear_events
 from dcim.filtersets import DeviceFilterSet
 from dcim.forms import DeviceFilterForm
 from dcim.models import Device
@@ -19,6 +20,8 @@ from netbox.object_actions import BulkDelete, BulkExport
 from netbox.ui import actions, layout
 from netbox.ui.panels import CommentsPanel, JSONPanel, ObjectsTablePanel
 from netbox.views import generic
+from utilities.exceptions import PermissionsViolation
+from utilities.forms import restrict_form_fields
 from utilities.views import register_model_view
 from virtualization.filtersets import VirtualMachineFilterSet
 from virtualization.forms import VirtualMachineFilterForm
@@ -35,7 +38,8 @@ from .jobs import TOPOLOGY_MODELS, enqueue_probe, enqueue_rules, enqueue_topolog
 from .models import *
 from .models.discoveries import SEVERITY_ORDER
 from .postmortem import PostmortemError, loss_chart_for, render_pdf, render_postmortem
-from .quick_add import quick_add_hosts
+from .probing.access import PROBE_REFUSED, may_probe, probe_selection
+from .quick_add import missing_permissions, quick_add_hosts
 from .ui import panels
 
 # How many timeline entries the incident page shows before linking to the full list.
@@ -59,11 +63,18 @@ def affected_hosts(incident, user):
     devices, vms = incident_hosts(incident)
     rows = []
     for queryset, kind in ((devices, 'device'), (vms, 'virtualmachine')):
-        queryset = queryset.restrict(user, 'view').select_related('triage_facts').order_by('name')
+        queryset = queryset.restrict(user, 'view').order_by('name')
         rows += [(kind, host) for host in queryset[:AFFECTED_HOSTS_SHOWN]]
     rows = rows[:AFFECTED_HOSTS_SHOWN]
     keys = [f'{host._meta.label_lower}:{host.pk}' for _kind, host in rows]
-    severities, coverage = {}, {}
+    severities, coverage, facts_of = {}, {}, {}
+    if _can_view(user, HostFacts):  # the probe's status and OS: only the facts the user may view
+        for facts in HostFacts.objects.restrict(user, 'view').filter(
+                Q(device__in=[h.pk for k, h in rows if k == 'device'])
+                | Q(virtual_machine__in=[h.pk for k, h in rows if k == 'virtualmachine'])
+        ).only('device_id', 'virtual_machine_id', 'status', 'os_pretty_name'):
+            facts_of[f'dcim.device:{facts.device_id}' if facts.device_id
+                     else f'virtualization.virtualmachine:{facts.virtual_machine_id}'] = facts
     if _can_view(user, Discovery):
         for key, severity in Discovery.objects.restrict(user, 'view').active().filter(
                 subject_key__in=keys).values_list('subject_key', 'severity'):
@@ -77,10 +88,10 @@ def affected_hosts(incident, user):
             coverage.setdefault(key, []).append(state)
     result = []
     for (kind, host), key in zip(rows, keys):
-        facts = getattr(host, 'triage_facts', None)
         found = severities.get(key, [])
         result.append({
-            'host': host, 'facts': facts, 'discoveries': len(found),
+            'host': host, 'facts': facts_of.get(key), 'facts_shown': _can_view(user, HostFacts),
+            'discoveries': len(found),
             'worst': max_severity(found) if found else None,
             'monitoring': host_state(coverage.get(key, [])) if _can_view(user, MonitoringCoverage) else None,
         })
@@ -261,11 +272,17 @@ class IncidentActionView(LoginRequiredMixin, View):
         if not hosts:
             messages.warning(request, _('This incident affects no device or virtual machine you may view.'))
         elif action == 'probe':
-            if not request.user.has_perm('netbox_triage.add_hostfacts'):
-                return HttpResponseForbidden('You may not probe hosts (netbox_triage.add_hostfacts).')
-            jobs = enqueue_probe(hosts, user=request.user)
-            messages.success(request, _('Probe of {count} affected host(s) enqueued in {jobs} job(s).').format(
-                count=len(hosts), jobs=len(jobs)))
+            if not may_probe(request.user):
+                return HttpResponseForbidden(PROBE_REFUSED)
+            selection = probe_selection(hosts, request.user)
+            if selection.skipped:
+                level = messages.warning if selection.hosts else messages.error
+                level(request, _('Not probed, as you may not change them: {names}.').format(
+                    names=selection.skipped_names()))
+            if selection.hosts:
+                jobs = enqueue_probe(selection.hosts, user=request.user)
+                messages.success(request, _('Probe of {count} affected host(s) enqueued in {jobs} job(s).').format(
+                    count=len(selection.hosts), jobs=len(jobs)))
         elif action == 'rules':
             if not request.user.has_perm('netbox_triage.add_discovery'):
                 return HttpResponseForbidden('You may not run the rules (netbox_triage.add_discovery).')
@@ -764,8 +781,8 @@ class ProbeView(LoginRequiredMixin, View):
     models = {'device': Device, 'virtualmachine': VirtualMachine}
 
     def post(self, request, model):
-        if not request.user.has_perm('netbox_triage.add_hostfacts'):
-            return HttpResponseForbidden('You may not probe hosts (netbox_triage.add_hostfacts).')
+        if not may_probe(request.user):
+            return HttpResponseForbidden(PROBE_REFUSED)
         host_model = self.models.get(model)
         if host_model is None:
             raise Http404
@@ -784,9 +801,15 @@ class ProbeView(LoginRequiredMixin, View):
         if not hosts:
             messages.warning(request, _('No hosts selected to probe.'))
             return redirect(return_url)
-        jobs = enqueue_probe(hosts, user=request.user)
-        messages.success(request, _('Probe of {count} host(s) enqueued in {jobs} job(s).').format(
-            count=len(hosts), jobs=len(jobs)))
+        selection = probe_selection(hosts, request.user)
+        if selection.skipped:
+            level = messages.warning if selection.hosts else messages.error
+            level(request, _('Not probed, as you may not change them: {names}.').format(
+                names=selection.skipped_names()))
+        if selection.hosts:
+            jobs = enqueue_probe(selection.hosts, user=request.user)
+            messages.success(request, _('Probe of {count} host(s) enqueued in {jobs} job(s).').format(
+                count=len(selection.hosts), jobs=len(jobs)))
         return redirect(return_url)
 
 
@@ -799,41 +822,47 @@ class AcceptHostKeyView(LoginRequiredMixin, View):
             messages.warning(request, _('This host offered no new key.'))
         else:
             facts.snapshot()
-            facts.hostkey, facts.hostkey_offered = facts.hostkey_offered, ''
+            facts.accept_offered_hostkey()  # the host's own key, or its jump host's
             facts.save()
             messages.success(request, _('New host key accepted; the next probe will use it.'))
         return redirect(facts.get_absolute_url())
 
 
 class QuickAddView(LoginRequiredMixin, View):
-    """Paste addresses, get minimal devices/VMs with primary IPs, ready to probe."""
+    """Paste addresses, get minimal devices/VMs with primary IPs, ready to probe.
+
+    Needs the add permission on every model it creates (host, interface, IP address); object permission
+    constraints are checked on the created objects before the transaction commits (quick_add)."""
 
     template_name = 'netbox_triage/quick_add.html'
 
-    def _allowed(self, request):
-        return request.user.has_perm('dcim.add_device') or request.user.has_perm(
-            'virtualization.add_virtualmachine')
+    def _form(self, request, data=None):
+        form = forms.QuickAddForm(data)
+        restrict_form_fields(form, request.user)  # only sites, clusters, roles, types the user may view
+        return form
 
     def get(self, request):
-        if not self._allowed(request):
-            return HttpResponseForbidden()
-        return render(request, self.template_name, {'form': forms.QuickAddForm()})
+        if all(missing_permissions(request.user, kind) for kind in ('device', 'vm')):
+            return HttpResponseForbidden('You may not quick-add devices or virtual machines.')
+        return render(request, self.template_name, {'form': self._form(request)})
 
     def post(self, request):
-        form = forms.QuickAddForm(request.POST)
-        kind = request.POST.get('kind')
-        perm = 'dcim.add_device' if kind == 'device' else 'virtualization.add_virtualmachine'
-        if not request.user.has_perm(perm):
-            return HttpResponseForbidden()
+        form = self._form(request, request.POST)
+        if missing := missing_permissions(request.user, request.POST.get('kind')):
+            return HttpResponseForbidden(f"You may not quick-add these hosts (missing {', '.join(missing)}).")
         if form.is_valid():
             data = form.cleaned_data
             try:
                 result = quick_add_hosts(
                     data['addresses'], kind=data['kind'], site=data['site'], role=data['role'],
                     cluster=data['cluster'], device_type=data['device_type'], name_prefix=data['name_prefix'],
+                    user=request.user,
                 )
             except ValidationError as exc:
                 form.add_error(None, exc)
+            except PermissionsViolation as exc:
+                form.add_error(None, exc.message)
+                clear_events.send(sender=self)  # the rolled-back objects' events must not fire
             else:
                 messages.success(request, _('{created} host(s) created, {skipped} skipped (already in NetBox).').format(
                     created=len(result.created), skipped=len(result.skipped)))
@@ -892,8 +921,9 @@ def topology_object(request, object_type):
 
 
 class TopologyView(LoginRequiredMixin, View):
-    """The rendered topology of a site, cluster or incident: the latest render, its downloads, and a form to
-    render it again (in a background job: rendering has a hard timeout and never runs in a web request)."""
+    """The rendered topology of a site, cluster or incident: the newest render the user may view in full, its
+    downloads, and a form to render it again (in a background job: rendering has a hard timeout and never runs
+    in a web request)."""
 
     template_name = 'netbox_triage/topology.html'
     downloads = {'png': ('image/png', 'png'), 'svg': ('image/svg+xml', 'svg'), 'py': ('text/x-python', 'py')}
@@ -902,7 +932,7 @@ class TopologyView(LoginRequiredMixin, View):
         import base64
 
         obj = get_object_or_404(topology_object(request, object_type), pk=pk)
-        pending, job = latest_topology(obj)
+        pending, job = latest_topology(obj, request.user)
         parts = (job.data or {}).get('parts', []) if job else []
         download = request.GET.get('download')
         if download:

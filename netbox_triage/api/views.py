@@ -24,6 +24,7 @@ from ..exporters.monit import render_monit_bundle
 from ..exporters.ssh_config import render_ssh_config
 from ..jobs import enqueue_probe
 from ..models import *
+from ..probing.access import PROBE_REFUSED, may_probe, probe_selection
 from . import serializers
 
 
@@ -137,18 +138,19 @@ def _filtered(host_type, params, user, request):
 
 
 class ProbeView(APIView):
-    """POST: enqueue probe jobs for devices/VMs (by ID or by filter). Answers 202 with the jobs."""
+    """POST: enqueue probe jobs for devices/VMs (by ID or by filter). Answers 202 with the jobs and the hosts
+    skipped because the user may view but not change them (probing writes to them); 403 when none is left."""
 
-    # NetBox's token permissions map POST to `add` on this queryset's model: netbox_triage.add_hostfacts.
+    # NetBox's token permissions map POST to `add` on this queryset's model (netbox_triage.add_hostfacts, and a
+    # write-enabled token); post() adds change_hostfacts and change on each host (probing.access).
     queryset = HostFacts.objects.all()
 
     def get_view_name(self):
         return 'Probe'
 
     def post(self, request):
-        if not request.user.has_perm('netbox_triage.add_hostfacts'):
-            return Response({'detail': 'You may not probe hosts (netbox_triage.add_hostfacts).'},
-                            status=status.HTTP_403_FORBIDDEN)
+        if not may_probe(request.user):
+            return Response({'detail': PROBE_REFUSED}, status=status.HTTP_403_FORBIDDEN)
         serializer = serializers.ProbeRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -163,9 +165,18 @@ class ProbeView(APIView):
         hosts = list({(host._meta.label_lower, host.pk): host for host in hosts}.values())
         if not hosts:
             return Response({'detail': 'No device or virtual machine matches.'}, status=status.HTTP_400_BAD_REQUEST)
-        jobs = enqueue_probe(hosts, user=request.user)
+        selection = probe_selection(hosts, request.user)
+        skipped = [
+            {'object_type': host._meta.label_lower, 'id': host.pk, 'name': host.name, 'reason': reason}
+            for host, reason in selection.skipped
+        ]
+        if not selection.hosts:
+            return Response({'detail': 'You may not change any of the matching hosts.', 'skipped': skipped},
+                            status=status.HTTP_403_FORBIDDEN)
+        jobs = enqueue_probe(selection.hosts, user=request.user)
         return Response({
-            'hosts': len(hosts),
+            'hosts': len(selection.hosts),
+            'skipped': skipped,
             'scope': Scope.from_settings().describe(),  # targets outside it end as out_of_scope
             'jobs': [{'id': job.pk, 'job_id': str(job.job_id), 'url': f'/api/core/jobs/{job.pk}/'} for job in jobs],
         }, status=status.HTTP_202_ACCEPTED)
@@ -298,8 +309,9 @@ class TopologyView(APIView):
     """The topology of a site, cluster or incident (`object_type=dcim.site|virtualization.cluster|
     netbox_triage.incident`, `object_id`).
 
-    GET: the latest render's summary (JSON), or one part's file with `download=png|svg|py` (`part`, from 1).
-    POST: render it again in a background job (`group_by=cluster|role|tag`); 202 with the job.
+    GET: the summary of the newest render the user may view in full (none that shows an object they may not
+    view), or one part's file with `download=png|svg|py` (`part`, from 1).
+    POST: render it again in a background job, as the user (`group_by=cluster|role|tag`); 202 with the job.
     """
 
     queryset = Device.objects.all()
@@ -341,13 +353,14 @@ class TopologyView(APIView):
         obj, error = self._object(request, request.query_params)
         if error:
             return error
-        pending, job = latest_topology(obj)
+        pending, job = latest_topology(obj, request.user)
         parts = (job.data or {}).get('parts', []) if job else []
         download = request.query_params.get('download')
         if download:
             part = request.query_params.get('part', '1')
             if download not in ('png', 'svg', 'py') or not part.isdigit() or not 0 < int(part) <= len(parts):
-                return Response({'detail': 'nothing to download: render first, or check download/part'},
+                return Response({'detail': 'nothing to download: no diagram you may see yet (POST to render one), '
+                                           'or check download/part'},
                                 status=status.HTTP_404_NOT_FOUND)
             item = parts[int(part) - 1]
             body = {'png': lambda: base64.b64decode(item['png']) if item['png'] else None,
@@ -364,7 +377,8 @@ class TopologyView(APIView):
             'job': job.pk if job else None,
             'rendered': job.completed if job else None,
             'group_by': (job.data or {}).get('group_by') if job else None,
-            'messages': (job.data or {}).get('messages', []) if job else [],
+            'messages': (job.data or {}).get('messages', []) if job else [
+                'No diagram you may see yet: POST here to render one.'],
             'parts': [{'part': index, 'title': p['title'], 'nodes': p['nodes'], 'edges': p['edges'],
                        'ok': bool(p.get('svg')), 'message': p.get('message', ''), 'seconds': p.get('seconds')}
                       for index, p in enumerate(parts, start=1)],
