@@ -21,7 +21,6 @@ import platform
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,11 +33,11 @@ sys.path.insert(0, str(REPO))
 
 from netbox_triage.connections import Scope  # noqa: E402
 from netbox_triage.fleet.manifest import scale_fleet  # noqa: E402
+from netbox_triage.fleet.sshd import SSHD, LoopbackSshd, free_port, keygen  # noqa: E402
 from netbox_triage.probing.transport import Credentials, Target, Timeouts, run_many  # noqa: E402
 
 SCRIPT_PATH = REPO / 'netbox_triage' / 'probing' / 'script.sh'
 TINY_SCRIPT = b'echo probe; uname -a; exit 0\n'
-SSHD = '/usr/sbin/sshd'
 ANSIBLE_VENV = Path('/tmp/triage-bench-ansible')
 ASYNCSSH_VENV = Path('/tmp/triage-bench-asyncssh')
 # Run by the asyncssh venv's Python: the same job as run_many, written the asyncssh way.
@@ -76,12 +75,6 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def free_port(address: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]
-
-
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -92,10 +85,6 @@ def self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def keygen(path: Path, key_type: str = 'ed25519') -> None:
-    subprocess.run(['ssh-keygen', '-q', '-t', key_type, '-N', '', '-f', str(path)], check=True)
-
-
 def percentile(values, fraction):
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * fraction))] if values else 0.0
@@ -104,78 +93,16 @@ def percentile(values, fraction):
 # --- (a) real sshd ------------------------------------------------------------------------------
 
 
-class Sshd:
-    """OpenSSH sshd, as the current user, on ``count`` loopback addresses and one port.
-
-    sshd accepts at most 16 listen sockets (MAX_LISTEN_SOCKS), so the addresses are shared out between
-    ceil(count / 16) sshd processes with the same configuration and host key.
-    """
-
-    PER_PROCESS = 16
-
-    def __init__(self, tmp: Path, count: int):
-        self.tmp = tmp
-        self.addresses = [f'{SSH_NET}.{n}' for n in range(1, count + 1)]
-        self.port = free_port(self.addresses[0])
-        keygen(tmp / 'host_ed25519')
-        keygen(tmp / 'client')
-        (tmp / 'authorized_keys').write_text((tmp / 'client.pub').read_text())
-        sftp = next((p for p in ('/usr/lib/openssh/sftp-server', '/usr/libexec/sftp-server') if os.path.exists(p)), '')
-        os.makedirs('/run/sshd', mode=0o755, exist_ok=True)
-        self.processes = []
-        self.logs = []
-        groups = [self.addresses[i:i + self.PER_PROCESS] for i in range(0, count, self.PER_PROCESS)]
-        for number, group in enumerate(groups):
-            config = tmp / f'sshd_config.{number}'
-            config.write_text('\n'.join(
-                [f'Port {self.port}']
-                + [f'ListenAddress {address}' for address in group]
-                + [
-                    f'HostKey {tmp / "host_ed25519"}',
-                    f'AuthorizedKeysFile {tmp / "authorized_keys"}',
-                    f'PidFile {tmp / f"sshd.{number}.pid"}',
-                    'StrictModes no',
-                    'UsePAM no',
-                    'PermitRootLogin prohibit-password',
-                    'PasswordAuthentication no',
-                    'KbdInteractiveAuthentication no',
-                    'MaxStartups 200',
-                    'MaxSessions 200',
-                    'UseDNS no',
-                    'LogLevel ERROR',
-                    f'Subsystem sftp {sftp}' if sftp else '',
-                    '',
-                ]))
-            log_file = open(tmp / f'sshd.{number}.log', 'wb')
-            self.logs.append(log_file)
-            self.processes.append(subprocess.Popen([SSHD, '-D', '-e', '-f', str(config)], stdout=log_file,
-                                                   stderr=subprocess.STDOUT))
-        deadline = time.monotonic() + 10
-        for number, group in enumerate(groups):
-            while True:
-                try:
-                    socket.create_connection((group[-1], self.port), timeout=0.5).close()
-                    break
-                except OSError:
-                    if self.processes[number].poll() is not None or time.monotonic() > deadline:
-                        self.stop()
-                        text = (tmp / f'sshd.{number}.log').read_text(errors='replace')
-                        raise RuntimeError(f'sshd did not start: {text}') from None
-                    time.sleep(0.05)
-
-    def stop(self):
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            process.wait(10)
-        for log_file in self.logs:
-            log_file.close()
+def start_sshd(tmp: Path, count: int) -> LoopbackSshd:
+    """OpenSSH sshd, as the current user, on ``count`` loopback addresses and one port, accepting ``tmp/client``."""
+    keygen(tmp / 'client')
+    addresses = [f'{SSH_NET}.{n}' for n in range(1, count + 1)]
+    return LoopbackSshd(tmp, (tmp / 'client.pub').read_text(), addresses=addresses, options=('LogLevel ERROR',)).start()
 
 
-def time_run_many(sshd: Sshd, script: bytes, concurrency: int) -> dict:
+def time_run_many(sshd: LoopbackSshd, script: bytes, concurrency: int) -> dict:
     targets = [Target(key=a, name=a, host=a, port=sshd.port) for a in sshd.addresses]
-    credentials = Credentials(key_files=(str(sshd.tmp / 'client'),))
+    credentials = Credentials(key_files=(str(sshd.dir / 'client'),))
     timeouts = Timeouts(connect=10, banner=20, auth=20, command=120)
     cpu, started = self_cpu(), time.monotonic()
     results = run_many(targets, script, credentials, timeouts, Scope([f'{SSH_NET}.0/24']), concurrency=concurrency)
@@ -190,8 +117,8 @@ def time_run_many(sshd: Sshd, script: bytes, concurrency: int) -> dict:
     }
 
 
-def time_plain_ssh(sshd: Sshd, script: bytes) -> dict:
-    script_file = sshd.tmp / 'script.sh'
+def time_plain_ssh(sshd: LoopbackSshd, script: bytes) -> dict:
+    script_file = sshd.dir / 'script.sh'
     script_file.write_bytes(script)
     cpu, started = children_cpu(), time.monotonic()
     processes = []
@@ -199,7 +126,7 @@ def time_plain_ssh(sshd: Sshd, script: bytes) -> dict:
         with open(script_file, 'rb') as stdin:
             processes.append(subprocess.Popen(
                 ['ssh', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-                 '-o', 'LogLevel=ERROR', '-i', str(sshd.tmp / 'client'), '-p', str(sshd.port),
+                 '-o', 'LogLevel=ERROR', '-i', str(sshd.dir / 'client'), '-p', str(sshd.port),
                  f'root@{address}', 'exec sh -s'],
                 stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             ))
@@ -225,10 +152,10 @@ def ensure_asyncssh() -> str | None:
     return str(python) if python.exists() else None
 
 
-def time_asyncssh(sshd: Sshd, script: bytes, python: str) -> dict:
-    script_file = sshd.tmp / 'script.sh'
+def time_asyncssh(sshd: LoopbackSshd, script: bytes, python: str) -> dict:
+    script_file = sshd.dir / 'script.sh'
     script_file.write_bytes(script)
-    argument = json.dumps([sshd.addresses, sshd.port, str(sshd.tmp / 'client'), str(script_file),
+    argument = json.dumps([sshd.addresses, sshd.port, str(sshd.dir / 'client'), str(script_file),
                            len(sshd.addresses)])
     completed = subprocess.run([python, '-c', ASYNCSSH_CLIENT, argument], capture_output=True, timeout=600)
     if completed.returncode != 0:
@@ -254,20 +181,20 @@ def ensure_ansible() -> str | None:
     return str(ansible) if ansible.exists() else None
 
 
-def time_ansible(sshd: Sshd, ansible: str) -> dict:
-    inventory = sshd.tmp / 'inventory.ini'
+def time_ansible(sshd: LoopbackSshd, ansible: str) -> dict:
+    inventory = sshd.dir / 'inventory.ini'
     inventory.write_text('[fleet]\n' + ''.join(
         f'{address} ansible_host={address} ansible_port={sshd.port}\n' for address in sshd.addresses
     ) + '\n[fleet:vars]\nansible_user=root\nansible_python_interpreter=/usr/bin/python3\n'
-        f'ansible_ssh_private_key_file={sshd.tmp / "client"}\n')
-    control = Path(tempfile.mkdtemp(prefix='cp-', dir=sshd.tmp))
+        f'ansible_ssh_private_key_file={sshd.dir / "client"}\n')
+    control = Path(tempfile.mkdtemp(prefix='cp-', dir=sshd.dir))
     env = {
         **os.environ,
         'ANSIBLE_HOST_KEY_CHECKING': 'False',
         'ANSIBLE_PIPELINING': 'True',
         'ANSIBLE_SSH_ARGS': '-o ControlMaster=auto -o ControlPersist=no -o UserKnownHostsFile=/dev/null',
         'ANSIBLE_SSH_CONTROL_PATH_DIR': str(control),
-        'ANSIBLE_LOCAL_TEMP': str(sshd.tmp / 'ansible-tmp'),
+        'ANSIBLE_LOCAL_TEMP': str(sshd.dir / 'ansible-tmp'),
         'ANSIBLE_NOCOLOR': '1',
     }
     cpu, started = children_cpu(), time.monotonic()
@@ -283,7 +210,7 @@ def time_ansible(sshd: Sshd, ansible: str) -> dict:
 
 def part_a(count: int, rounds: int, with_asyncssh: bool) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix='triage-bench-sshd-'))
-    sshd = Sshd(tmp, count)
+    sshd = start_sshd(tmp, count)
     ansible = ensure_ansible()
     asyncssh = ensure_asyncssh() if with_asyncssh else None
     script = SCRIPT_PATH.read_bytes() if SCRIPT_PATH.exists() else TINY_SCRIPT

@@ -9,11 +9,12 @@ import atexit
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
+
+from netbox_triage.fleet.sshd import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NETBOX = ROOT / '.venv' / 'bin' / 'netbox'
@@ -24,11 +25,6 @@ PASSWORD = 'e2e-Password-1'
 
 _server = None
 
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def environment():
@@ -110,46 +106,6 @@ def live_netbox():
     return _server
 
 
-class RealSshd:
-    """A real OpenSSH sshd on 127.0.0.1 (a free port) that accepts one public key, for probing this machine."""
-
-    def __init__(self, authorized_key, directory):
-        self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.authorized_key = authorized_key
-        self.port = _free_port()
-        self.process = None
-
-    def start(self):
-        host_key = self.dir / 'host_ed25519'
-        if not host_key.exists():
-            subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', str(host_key)], check=True)
-        (self.dir / 'authorized_keys').write_text(self.authorized_key)
-        (self.dir / 'sshd_config').write_text('\n'.join([
-            f'Port {self.port}', 'ListenAddress 127.0.0.1', f'HostKey {host_key}',
-            f'AuthorizedKeysFile {self.dir / "authorized_keys"}', f'PidFile {self.dir / "sshd.pid"}',
-            'StrictModes no', 'UsePAM no', 'PermitRootLogin prohibit-password', 'PasswordAuthentication no',
-            'KbdInteractiveAuthentication no', 'MaxStartups 200', '',
-        ]))
-        os.makedirs('/run/sshd', mode=0o755, exist_ok=True)
-        self.process = subprocess.Popen(['/usr/sbin/sshd', '-D', '-e', '-f', str(self.dir / 'sshd_config')],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(('127.0.0.1', self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError('sshd did not start')
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
 # An instance of its own ---------------------------------------------------------------------------------------
 # For a test module that must not share state with the other end-to-end tests: its own database (copied from
 # the migrated template, then migrated), its own Redis databases, its own RQ worker, a free (or given) port.
@@ -184,9 +140,12 @@ class IsolatedNetBox(LiveNetBox):
         return env
 
     def netbox(self, *args, check=True, timeout=600):
-        """Run a `netbox` management command against this instance's database."""
-        return subprocess.run([str(NETBOX), *args], env=self.environment(), check=check, timeout=timeout,
-                              capture_output=True, text=True)
+        """Run a `netbox` management command against this instance's database (a failure shows its stderr)."""
+        result = subprocess.run([str(NETBOX), *args], env=self.environment(), timeout=timeout, capture_output=True,
+                                text=True)
+        if check and result.returncode != 0:
+            raise RuntimeError(f'netbox {args[0]} exited {result.returncode}:\n{result.stderr[-3000:]}')
+        return result
 
     def create_database(self):
         """A fresh copy of the template (retried while another session copies it), migrated."""
@@ -224,10 +183,7 @@ class IsolatedNetBox(LiveNetBox):
         )
         self.worker_log = INSTANCE / 'log' / f'e2e-worker-{self.port}.log'
         self._worker_log_file = self.worker_log.open('w')
-        self.worker = subprocess.Popen(
-            [str(NETBOX), 'rqworker', 'high', 'default', 'low'], env=self.environment(),
-            stdout=self._worker_log_file, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        self.start_worker()
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -242,6 +198,30 @@ class IsolatedNetBox(LiveNetBox):
             raise RuntimeError(f'NetBox did not answer on {self.url} within 180 s; see {self.log}')
         self.token = self.provision_token(USERNAME, PASSWORD)
         return self
+
+    def start_worker(self):
+        """An RQ worker (its own process group, so `kill_worker()` takes its work-horse too)."""
+        self.worker = subprocess.Popen(
+            [str(NETBOX), 'rqworker', 'high', 'default', 'low'], env=self.environment(),
+            stdout=self._worker_log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return self.worker
+
+    def kill_worker(self):
+        """SIGKILL the worker and its work-horse, as the OOM killer or a pulled plug would: no clean-up runs.
+        (RQ's work-horse starts a session of its own, so the worker's process group does not hold it.)"""
+        pids, parents = [], [self.worker.pid]
+        while parents:
+            pids += parents
+            found = subprocess.run(['ps', '-o', 'pid=', '--ppid', ','.join(map(str, parents))], capture_output=True,
+                                   text=True).stdout.split()
+            parents = [int(pid) for pid in found]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.worker.wait(timeout=30)
 
     def stop(self):
         super().stop()

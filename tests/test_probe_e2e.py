@@ -18,7 +18,8 @@ import pynetbox
 
 from netbox_triage.fleet.manifest import FleetHost
 from netbox_triage.fleet.server import FleetServer
-from tests.live import INSTANCE, NETBOX, PASSWORD, USERNAME, RealSshd, environment, live_netbox, netbox
+from netbox_triage.fleet.sshd import LoopbackSshd
+from tests.live import INSTANCE, NETBOX, PASSWORD, USERNAME, environment, live_netbox, netbox
 
 # Hosts of this test: name -> (fleet address, profile, behaviour); None = no fleet host at all.
 HOSTS = {
@@ -41,7 +42,7 @@ class ProbeEndToEndTest(unittest.TestCase):
                        for name, (address, profile, behaviour) in HOSTS.items()]
         cls.fleet = FleetServer(fleet_hosts, state_dir=cls.state_dir, authorized_keys=[public_key]).start()
         # And this machine itself, behind a real OpenSSH server.
-        cls.sshd = RealSshd(public_key, INSTANCE / 'e2e-sshd').start()
+        cls.sshd = LoopbackSshd(INSTANCE / 'e2e-sshd', public_key).start()
         cls.worker = subprocess.Popen(
             [str(NETBOX), 'rqworker', 'high', 'default', 'low'], env=environment(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -139,9 +140,12 @@ class ProbeEndToEndTest(unittest.TestCase):
         self.assertNotIn('PRIVATE KEY', str(dict(ubuntu)))
 
     def test_management_command_summarises_and_fails_on_bad_hosts(self):
-        good = netbox('triage_probe', '--device', 'e2e-ubuntu', check=False)
+        # A fleet host and this machine behind the real OpenSSH server, inline with the progress bar.
+        good = netbox('triage_probe', '--device', 'e2e-ubuntu', '--device', 'e2e-localhost', check=False)
         self.assertEqual(good.returncode, 0, good.stdout + good.stderr)
         self.assertIn('scope: allowed_networks: 127.0.0.0/8', good.stdout)
+        self.assertRegex(good.stdout, r'ok\D+2\b')
+        self.assertEqual(self._facts('e2e-localhost').kernel, os.uname().release)
         bad = netbox('triage_probe', '--device', 'e2e-locked', '--device', 'e2e-outside', check=False)
         self.assertEqual(bad.returncode, 1)
         self.assertIn('auth_failed', bad.stdout)
@@ -158,22 +162,25 @@ class ProbeEndToEndTest(unittest.TestCase):
                                          'password': PASSWORD}).encode(),
             headers={'Referer': f'{self.server.url}/login/'},
         ))
-        device = self.devices['e2e-rhel4']
-        page = opener.open(f'{self.server.url}/dcim/devices/{device.id}/').read().decode()
-        self.assertIn('Probe now', page)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        name = 'Triage probe: e2e-rhel4'
-        before = len(self.nb.core.jobs.filter(name=name))
-        opener.open(urllib.request.Request(
-            f'{self.server.url}/plugins/triage/probe/device/',
-            data=urllib.parse.urlencode({'csrfmiddlewaretoken': token, 'pk': device.id,
-                                         'return_url': f'/dcim/devices/{device.id}/'}).encode(),
-            headers={'Referer': f'{self.server.url}/dcim/devices/{device.id}/'},
-        ))
-        jobs = [{'id': job.id} for job in self.nb.core.jobs.filter(name=name)]
-        self.assertEqual(len(jobs), before + 1)
-        self._wait_for_jobs(jobs)
-        self.assertEqual(self._facts('e2e-rhel4').status.value, 'ok')
+        # A fleet host, and this machine behind the real OpenSSH server.
+        for host in ('e2e-rhel4', 'e2e-localhost'):
+            device = self.devices[host]
+            page = opener.open(f'{self.server.url}/dcim/devices/{device.id}/').read().decode()
+            self.assertIn('Probe now', page)
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+            name = f'Triage probe: {host}'
+            before = len(self.nb.core.jobs.filter(name=name))
+            opener.open(urllib.request.Request(
+                f'{self.server.url}/plugins/triage/probe/device/',
+                data=urllib.parse.urlencode({'csrfmiddlewaretoken': token, 'pk': device.id,
+                                             'return_url': f'/dcim/devices/{device.id}/'}).encode(),
+                headers={'Referer': f'{self.server.url}/dcim/devices/{device.id}/'},
+            ))
+            jobs = [{'id': job.id} for job in self.nb.core.jobs.filter(name=name)]
+            self.assertEqual(len(jobs), before + 1)
+            self._wait_for_jobs(jobs)
+            self.assertEqual(self._facts(host).status.value, 'ok')
+        self.assertEqual(self._facts('e2e-localhost').kernel, os.uname().release)
 
 
 if __name__ == '__main__':

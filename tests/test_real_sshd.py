@@ -8,7 +8,6 @@ and we are root, the test installs Debian's openssh-server; it skips only when t
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,10 +15,10 @@ import unittest
 from pathlib import Path
 
 from netbox_triage.connections import Scope
+from netbox_triage.fleet.sshd import SSHD, LoopbackSshd, keygen
 from netbox_triage.probing.hostkeys import KnownHosts, StrictKnownHosts
 from netbox_triage.probing.transport import Credentials, ProbeStatus, Target, Timeouts, run_probe
 
-SSHD = '/usr/sbin/sshd'
 SCRIPT_PATH = Path(__file__).resolve().parents[1] / 'netbox_triage' / 'probing' / 'script.sh'
 TINY_SCRIPT = b'echo "probe-start"\nid -un\necho "probe-end"\n'
 TIMEOUTS = Timeouts(connect=3, banner=5, auth=5, command=15)
@@ -46,16 +45,6 @@ def _ensure_sshd() -> str | None:
     return None if os.path.exists(SSHD) else 'apt-get install openssh-server did not provide /usr/sbin/sshd'
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((ADDRESS, 0))
-        return sock.getsockname()[1]
-
-
-def _keygen(path: Path, key_type: str = 'ed25519') -> None:
-    subprocess.run(['ssh-keygen', '-q', '-t', key_type, '-N', '', '-f', str(path)], check=True)
-
-
 class RealSshdTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -64,64 +53,27 @@ class RealSshdTests(unittest.TestCase):
             raise unittest.SkipTest(reason)
         cls.tmp = Path(tempfile.mkdtemp(prefix='triage-sshd-'))
         tmp = cls.tmp
-        _keygen(tmp / 'host_ed25519')
-        _keygen(tmp / 'host_rsa', 'rsa')
-        _keygen(tmp / 'client')
-        _keygen(tmp / 'stranger')
-        (tmp / 'authorized_keys').write_text((tmp / 'client.pub').read_text())
-        (tmp / 'authorized_keys').chmod(0o600)
+        keygen(tmp / 'client')
+        keygen(tmp / 'stranger')
         try:
             os.makedirs('/run/sshd', mode=0o755, exist_ok=True)
         except OSError as exc:
             raise unittest.SkipTest(f'cannot create /run/sshd for sshd privilege separation: {exc}') from None
-        cls.port = _free_port()
-        (tmp / 'sshd_config').write_text('\n'.join([
-            f'Port {cls.port}',
-            f'ListenAddress {ADDRESS}',
-            f'HostKey {tmp / "host_ed25519"}',
-            f'HostKey {tmp / "host_rsa"}',
-            f'AuthorizedKeysFile {tmp / "authorized_keys"}',
-            f'PidFile {tmp / "sshd.pid"}',
-            'StrictModes no',
-            'UsePAM no',
-            'PermitRootLogin prohibit-password',
-            'PasswordAuthentication no',
-            'KbdInteractiveAuthentication no',
-            'MaxStartups 200',
-            'MaxSessions 50',
-            'LogLevel VERBOSE',
-            '',
-        ]))
-        cls.log = open(tmp / 'sshd.log', 'wb')
-        cls.sshd = subprocess.Popen([SSHD, '-D', '-e', '-f', str(tmp / 'sshd_config')], stdout=cls.log,
-                                    stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if cls.sshd.poll() is not None:
-                break
-            try:
-                socket.create_connection((ADDRESS, cls.port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        if cls.sshd.poll() is not None:
-            cls.log.close()
-            output = (tmp / 'sshd.log').read_text(errors='replace')
+        cls.sshd = LoopbackSshd(tmp, (tmp / 'client.pub').read_text(), addresses=(ADDRESS,),
+                                host_keys=('ed25519', 'rsa'), options=('MaxSessions 50', 'LogLevel VERBOSE'))
+        try:
+            cls.sshd.start()
+        except RuntimeError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise AssertionError(f'sshd did not start: {output}')
+            raise AssertionError(str(exc)) from None
+        cls.port = cls.sshd.port
         cls.credentials = Credentials(key_files=(str(tmp / 'client'),))
         cls.scope = Scope([f'{ADDRESS}/32'])
         cls.script = SCRIPT_PATH.read_bytes() if SCRIPT_PATH.exists() else TINY_SCRIPT
 
     @classmethod
     def tearDownClass(cls):
-        cls.sshd.terminate()
-        try:
-            cls.sshd.wait(5)
-        except subprocess.TimeoutExpired:
-            cls.sshd.kill()
-            cls.sshd.wait()
-        cls.log.close()
+        cls.sshd.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def target(self, **kwargs) -> Target:
@@ -156,12 +108,12 @@ class RealSshdTests(unittest.TestCase):
         self.assertEqual(result.hostkey_fingerprint, self.fingerprint('host_rsa.pub'))
 
     def test_wrong_pin_stops_before_authentication(self):
-        before = (self.tmp / 'sshd.log').read_text(errors='replace').count('Accepted publickey')
+        before = self.sshd.log_text().count('Accepted publickey')
         result = run_probe(self.target(pinned_host_key=self.fingerprint('client.pub')), TINY_SCRIPT,
                            self.credentials, TIMEOUTS, self.scope)
         self.assertEqual(result.status, ProbeStatus.HOSTKEY_MISMATCH)
         time.sleep(0.2)
-        after = (self.tmp / 'sshd.log').read_text(errors='replace').count('Accepted publickey')
+        after = self.sshd.log_text().count('Accepted publickey')
         self.assertEqual(before, after)
 
     def test_strict_known_hosts_hashed_by_ssh_keygen(self):
