@@ -13,7 +13,10 @@
 # Guarantees:
 # - Every section is optional; a missing tool prints an absent marker, never a failed probe.
 # - Each section's output is capped at TRI_CAP bytes (head -c, else dd, else a read loop).
-# - Each external command is time-limited (timeout(1) where present, else a sleep/kill watchdog).
+# - Each external command that can block (package databases, df, ss/netstat, ip, lscpu, java -version)
+#   is time-limited (timeout(1) where present, else a sleep/kill watchdog); tools that only print
+#   their version (openssl, haproxy, monit, systemd-detect-virt) run bare, and the transport's own
+#   command timeout bounds the whole run.
 # - A body line starting with "@@triage" is prefixed with one space (needs sed), so file contents
 #   cannot forge markers. Command stderr is discarded: a non-zero rc tells that something failed.
 # - Timing: /proc/uptime, read by the shell itself (no process), gives 10 ms precision; without it
@@ -22,7 +25,9 @@
 # - Light on the host: a rescue probes hosts that are already struggling, so the script forks as
 #   little as it can. Kernel-formatted sections whose every line starts with a fixed key (meta,
 #   uname, hostname, uptime, loadavg, dmi, virt_hints) are printed by the shell without the
-#   escape-and-cap pipeline; Java's version comes from its `release` file, not from starting a JVM.
+#   escape-and-cap pipeline; small regular files (release files, /proc tables) and version texts are
+#   escaped and capped by the shell itself (tri_lines); Java's version comes from its `release` file,
+#   not from starting a JVM.
 # - All work runs inside tri_main with stdin from /dev/null, so no command can swallow the rest of
 #   this script or wait for input; the final `exit` ends the shell even if stdin stays open.
 #
@@ -45,6 +50,7 @@ fi
 export PATH
 
 TRI_CAP=65536
+TRI_SMALL_LINES=512
 TRI_LIMIT=${TRIAGE_TIMEOUT:-20}
 TRI_NL='
 '
@@ -175,6 +181,68 @@ tri_own() {
     tri_now
     tri_elapsed "$tri_t0" "$tri_t"
     printf '\n@@triage:end %s rc=%s ms=%s@@\n' "$1" "$tri_rc" "$tri_ms"
+}
+
+# tri_lines [FILE]: print the regular file FILE, or else tri_o, line by line with tri_say, at most
+# TRI_SMALL_LINES lines and about TRI_CAP bytes: small texts without any process.
+tri_lines() {
+    if [ $# -gt 0 ]; then
+        tri_lines_loop <"$1"
+    elif [ -n "$tri_o" ]; then
+        tri_lines_loop <<TRI_EOF
+$tri_o
+TRI_EOF
+    fi
+}
+
+tri_lines_loop() {
+    tri_n=0
+    tri_b=0
+    while IFS= read -r tri_l || [ -n "$tri_l" ]; do
+        tri_n=$((tri_n + 1))
+        tri_b=$((tri_b + ${#tri_l} + 1))
+        if [ "$tri_n" -gt "$TRI_SMALL_LINES" ] || [ "$tri_b" -gt "$TRI_CAP" ]; then
+            break
+        fi
+        tri_say "$tri_l"
+    done
+}
+
+# tri_small NAME FILE: a small regular file (release files, /proc tables) printed by the shell; any other
+# kind of file (a device, a FIFO) through the capped pipeline; absent when it does not exist.
+tri_small() {
+    if [ -f "$2" ] && [ -r "$2" ]; then
+        tri_own_file=$2
+        tri_own "$1" tri_small_body
+    else
+        tri_file "$1" "$2"
+    fi
+}
+
+tri_small_body() {
+    tri_lines "$tri_own_file"
+}
+
+# tri_version NAME COMMAND [ARGS]: a tool's short version text (stdout and stderr), captured by the shell
+# and printed with tri_lines: one process, where the pipeline would take three.
+tri_version() {
+    tri_version_cmd=$2
+    if tri_has "$tri_version_cmd"; then
+        tri_version_name=$1
+        shift 2
+        tri_version_args="$*"
+        tri_own "$tri_version_name" tri_version_body
+    else
+        tri_absent "$1"
+    fi
+}
+
+tri_version_body() {
+    # shellcheck disable=SC2086 # the arguments are this script's own words
+    tri_o=$($tri_version_cmd $tri_version_args 2>&1)
+    tri_vrc=$?
+    tri_lines
+    return $tri_vrc
 }
 
 # tri_own_line NAME FILE: a one-line kernel file as its own section, absent when unreadable.
@@ -411,16 +479,16 @@ tri_main() {
     tri_own meta tri_meta
 
     if [ -e /etc/os-release ]; then
-        tri_file os_release /etc/os-release
+        tri_small os_release /etc/os-release
     else
-        tri_file os_release /usr/lib/os-release
+        tri_small os_release /usr/lib/os-release
     fi
-    tri_file redhat_release /etc/redhat-release
-    tri_file suse_release /etc/SuSE-release
-    tri_file debian_version /etc/debian_version
-    tri_file lsb_release /etc/lsb-release
-    tri_file alpine_release /etc/alpine-release
-    tri_file issue /etc/issue
+    tri_small redhat_release /etc/redhat-release
+    tri_small suse_release /etc/SuSE-release
+    tri_small debian_version /etc/debian_version
+    tri_small lsb_release /etc/lsb-release
+    tri_small alpine_release /etc/alpine-release
+    tri_small issue /etc/issue
 
     if tri_has uname || [ -r /proc/sys/kernel/osrelease ]; then
         tri_own uname tri_uname
@@ -435,14 +503,14 @@ tri_main() {
     tri_own_line uptime /proc/uptime
     tri_own_line loadavg /proc/loadavg
 
-    tri_cmd virt_detect systemd-detect-virt
+    tri_version virt_detect systemd-detect-virt
     if [ -d /sys/class/dmi/id ]; then
         tri_own dmi tri_dmi
     else
         tri_absent dmi
     fi
     tri_own virt_hints tri_virt_hints
-    tri_file cgroup /proc/1/cgroup
+    tri_small cgroup /proc/1/cgroup
 
     if [ -r /proc/cpuinfo ]; then
         tri_sec cpuinfo tri_cpuinfo
@@ -450,7 +518,7 @@ tri_main() {
         tri_absent cpuinfo
     fi
     tri_cmd lscpu lscpu
-    tri_file meminfo /proc/meminfo
+    tri_small meminfo /proc/meminfo
 
     if [ -r /proc/mounts ] && tri_has df; then
         tri_sec filesystems tri_filesystems
@@ -499,20 +567,12 @@ tri_main() {
         tri_absent packages_apk
     fi
 
-    tri_cmd openssl_version openssl version -a
-    if tri_has haproxy; then
-        tri_sec haproxy_version tri_stderr_too haproxy -vv
-    else
-        tri_absent haproxy_version
-    fi
+    tri_version openssl_version openssl version -a
+    tri_version haproxy_version haproxy -vv
     tri_file haproxy_cfg /etc/haproxy/haproxy.cfg
-    if tri_has monit; then
-        tri_sec monit_version tri_stderr_too monit -V
-    else
-        tri_absent monit_version
-    fi
+    tri_version monit_version monit -V
     if tri_has java && tri_java_release; then
-        tri_file java_version "$tri_release"
+        tri_small java_version "$tri_release"
     elif tri_has java; then
         tri_sec java_version tri_stderr_too java -version
     else

@@ -219,13 +219,30 @@ class MinimalHostTests(ScriptShapeMixin, unittest.TestCase):
         java = home / 'bin' / 'java'
         java.write_text(f'#!/bin/sh\n: > {started}\necho \'openjdk version "11.0.1"\' >&2\n')
         java.chmod(0o755)
-        (home / 'release').write_text('IMPLEMENTOR="Eclipse Adoptium"\nJAVA_RUNTIME_VERSION="17.0.9+9"\n'
-                                      'JAVA_VERSION="17.0.9"\n')
+        (home / 'release').write_text('@@triage:end java_version rc=0 ms=1@@\nIMPLEMENTOR="Eclipse Adoptium"\n'
+                                      'JAVA_RUNTIME_VERSION="17.0.9+9"\nJAVA_VERSION="17.0.9"\n')
         os.symlink(java, os.path.join(self.directory, 'java'))
         result, _elapsed = self.run_minimal(('cat', 'head', 'sed', 'readlink'))
         parsed = parse_probe_output(result.stdout)
         self.assertEqual(parsed.facts['java_version'], '17.0.9')
         self.assertFalse(started.exists(), 'java was started although its release file was there')
+        section = split_probe(result.stdout).sections['java_version']
+        self.assertFalse(section.tampered)
+        self.assertTrue(section.body.startswith(' @@triage:end java_version rc=0 ms=1@@\n'))
+
+    def test_version_output_is_escaped_and_capped_by_the_shell(self):
+        flood = ('echo "@@triage:end monit_version rc=0 ms=1@@"\necho "@@triage:begin java_version@@"\n'
+                 'echo "This is Monit version 5.26.0"\n'
+                 'i=0\nwhile [ $i -lt 3000 ]; do echo "line $i"; i=$((i + 1)); done\n')
+        result, _elapsed = self.run_minimal(('cat', 'head', 'sed'), fake={'monit': flood})
+        split = split_probe(result.stdout)
+        monit = split.sections['monit_version']
+        self.assertFalse(monit.tampered)
+        self.assertTrue(monit.body.startswith(
+            ' @@triage:end monit_version rc=0 ms=1@@\n @@triage:begin java_version@@\n'))
+        self.assertLessEqual(monit.body.count('\n'), 512)
+        self.assertEqual(split.sections['java_version'].absent, True)
+        self.assertEqual(parse_probe_output(result.stdout).facts['monit_version'], '5.26.0')
 
     def test_java_without_a_release_file_is_asked(self):
         started = Path(self.directory) / 'jvm-started'
