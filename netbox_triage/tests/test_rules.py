@@ -442,6 +442,24 @@ class VulnerablePackagesTests(unittest.TestCase):
         facts['haproxy']['openssl_running'] = 'OpenSSL 1.0.2u 20 Dec 2019'
         self.assertEqual(run('vulnerable_packages', host('haproxy-2', facts)), [])
 
+    def test_nginx_inherits_the_system_openssl(self):
+        """Debian's nginx links the system libssl: the host's Heartbleed names it, and a TLS port makes it
+        critical; with the fixed libssl nothing is raised for nginx either."""
+        nginx = [dpkg_line('nginx', '1.2.1-2.2+wheezy2'), dpkg_line('nginx-common', '1.2.1-2.2+wheezy2')]
+        vulnerable = package_facts('debian', '7', dpkg=[dpkg_line('libssl1.0.0', '1.0.1e-2+deb7u4'), *nginx])
+        [finding] = self.findings(vulnerable)
+        self.assertEqual(finding.evidence['cve'], 'CVE-2014-0160')
+        self.assertIn('nginx (distribution package, linked against the system OpenSSL)',
+                      finding.evidence['exposed_through'])
+        self.assertEqual(finding.severity, 'high')
+        vulnerable['listening'] = listening(('0.0.0.0', 443, 'nginx'))
+        [finding] = self.findings(vulnerable)
+        self.assertEqual(finding.severity, 'critical')
+        self.assertIn('TLS port listening on 0.0.0.0:443 (nginx)', finding.evidence['exposed_through'])
+        fixed = package_facts('debian', '7', dpkg=[dpkg_line('libssl1.0.0', '1.0.1e-2+deb7u5'), *nginx],
+                              listening=listening(('0.0.0.0', 443, 'nginx')))
+        self.assertEqual(self.findings(fixed), [])
+
     def test_regresshion_severity_follows_sshd_exposure(self):
         facts = package_facts('debian', '12', dpkg=[dpkg_line('openssh-server', '1:9.2p1-2+deb12u1')])
         facts['listening'] = [{'address': '127.0.0.1', 'port': 22, 'process': 'sshd', 'pid': 1,
@@ -962,6 +980,7 @@ class FleetTests(unittest.TestCase):
             'debian12-redis': {'eol', 'disk', 'vulnerable_packages:CVE-2024-6387'},
             'debian6': {'eol'},
             'hostile': {'disk'},
+            'hostile-markup': {'eol', 'disk'},
             'mysql-baremetal': {'eol', 'disk'},
             'rhel4': {'eol', 'vulnerable_packages:CVE-2014-6271'},
             'sles11': {'eol', 'disk'},
