@@ -369,11 +369,13 @@ def _settings(prefix, assume_version, secrets):
                      tuple(assume_version or DEFAULT_MONIT_VERSION), secrets)
 
 
-def _rows(queryset, with_facts):
+def _rows(queryset, with_facts, user=None):
     """Stream plain rows: name, mapped address inputs and (for exported hosts) the probe facts we use.
 
     One query per queryset, no model instances: primary IPs as text, only the `triage` part of config
-    contexts (as in the ssh_config export) and only the needed keys of the facts JSON.
+    contexts (as in the ssh_config export) and only the needed keys of the facts JSON. With a `user`, facts
+    come only from HostFacts that user may view (a subquery, still one query): a host whose facts they may not
+    see is exported as an unprobed host (no filesystem or interface checks).
     """
     cold = Q(_config_context_data__isnull=True)
     annotations = {
@@ -387,10 +389,20 @@ def _rows(queryset, with_facts):
     }
     fields = ['id', 'name', 'ip4', 'ip6', 'cached_ssh', 'cold', 'context_triage', 'local_triage']
     if with_facts:
+        visible = Q()
+        if user is not None:
+            from ..models import HostFacts
+
+            visible = Q(triage_facts__in=HostFacts.objects.restrict(user, 'view').values('pk'))
+
+        def fact(expression):
+            return expression if user is None else Case(When(visible, then=expression), default=None,
+                                                        output_field=JSONField())
+
         for key in ('filesystems', 'interfaces', 'cpu', 'memory', 'monit_version'):
-            annotations[f'f_{key}'] = KeyTransform(key, 'triage_facts__facts')
-        annotations['f_monit_package'] = KeyTransform(
-            'version', KeyTransform('monit', KeyTransform('packages', 'triage_facts__facts')))
+            annotations[f'f_{key}'] = fact(KeyTransform(key, 'triage_facts__facts'))
+        annotations['f_monit_package'] = fact(KeyTransform(
+            'version', KeyTransform('monit', KeyTransform('packages', 'triage_facts__facts'))))
         fields += ['f_filesystems', 'f_interfaces', 'f_cpu', 'f_memory', 'f_monit_version', 'f_monit_package']
     return (
         queryset.annotate_config_context_data(only_invalidated=True)
@@ -838,7 +850,7 @@ def render_monit_bundle(devices, virtual_machines, *, prefix=None, user=None, as
         targets = _load_targets(dependencies, user)
         for queryset in (devices, virtual_machines):
             object_type = queryset.model._meta.label_lower
-            for row in _rows(queryset, with_facts=True):
+            for row in _rows(queryset, with_facts=True, user=user):
                 alias = alias_for(row.name)
                 if not row.name:
                     skipped.append(SkippedHost(row.name, 'has no name', object_type, row.id))

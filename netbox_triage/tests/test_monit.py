@@ -328,6 +328,27 @@ class MonitBundleTestCase(TestCase):
         # Unrestricted (the CLI), the same dependency is checked.
         self.assertIn('secret-db_3306', {c.name for c in self.host(self.bundle(), 'be-1').remote_checks})
 
+    def test_facts_only_for_users_who_may_view_them(self):
+        """The probe's facts (mount points, interfaces, Monit version) shape a bundle: a user who may view the
+        hosts but not their facts gets the checks of an unprobed host."""
+        permission = ObjectPermission.objects.create(name='Hosts', actions=['view'])
+        permission.object_types.set([ObjectType.objects.get_for_model(Device),
+                                     ObjectType.objects.get_for_model(VirtualMachine)])
+        permission.users.add(self.user)
+
+        def filesystems():
+            bundle = render_monit_bundle(*host_querysets({'q': 'mysql-1'}, user=self.user), user=self.user)
+            return [line for line in statements(self.host(bundle, 'mysql-1').monitrc) if 'check filesystem' in line]
+
+        everything = [line for line in statements(self.host(self.bundle({'q': 'mysql-1'}), 'mysql-1').monitrc)
+                      if 'check filesystem' in line]  # the CLI: unrestricted
+        without = filesystems()
+        self.add_permissions('netbox_triage.view_hostfacts')
+        self.user = type(self.user).objects.get(pk=self.user.pk)  # NetBox caches permissions on the user object
+        with_facts = filesystems()
+        self.assertEqual(with_facts, everything)
+        self.assertLess(len(without), len(with_facts))
+
     def test_command_writes_tarball(self):
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
