@@ -300,7 +300,8 @@ class CoverageColumn(tables.Column):
     """A host's monitoring, in its best state, on NetBox's device and VM lists.
 
     NetBox's list views cannot be told to prefetch a plugin's rows, so the column loads the coverage of every
-    row of the page in one query, the first time it renders a cell, and keeps it on the table.
+    row of the page in one query, the first time it renders a cell, and keeps it on the table; an export that walks
+    past the page loads every row of the table in one more query.
     """
 
     STATE_COLORS = {'reporting': 'green', 'silent': 'red', 'configured': 'blue', 'planned': 'cyan', 'none': 'gray'}
@@ -309,7 +310,11 @@ class CoverageColumn(tables.Column):
         self.field = field
         super().__init__(accessor=Accessor('pk'), orderable=False, empty_values=(), **kwargs)
 
-    def _states(self, table):
+    def _states(self, table, everything):
+        """({host pk: state}, the pks looked up or None for all) for the page's rows, or for every row of the
+        table (an export walks past the page); None where the user may not view coverage."""
+        from django_tables2.data import TableQuerysetData
+
         from netbox.context import current_request
 
         from .collector.summary import host_state
@@ -318,24 +323,39 @@ class CoverageColumn(tables.Column):
         user = getattr(request, 'user', None)
         if user is None or not user.has_perm('netbox_triage.view_monitoringcoverage'):
             return None
-        rows = table.page.object_list if getattr(table, 'page', None) else table.data
-        ids = [getattr(getattr(row, 'record', row), 'pk', None) for row in rows]  # a page holds BoundRows
+        covered = None
+        if not everything and getattr(table, 'page', None):
+            ids = covered = {getattr(row, 'record', row).pk for row in table.page.object_list}  # BoundRows
+        elif isinstance(table.data, TableQuerysetData):
+            ids = table.data.data.values('pk')
+        else:
+            ids = [row.pk for row in table.data]
         found = {}
         for host_id, state in MonitoringCoverage.objects.restrict(user, 'view').filter(
-            **{f'{self.field}__in': [pk for pk in ids if pk]}
+            **{f'{self.field}__in': ids}
         ).values_list(self.field, 'state'):
             found.setdefault(host_id, []).append(state)
-        return {pk: host_state(states) for pk, states in found.items()}
+        return {pk: host_state(states) for pk, states in found.items()}, covered
+
+    def state(self, record, table):
+        """The host's state, or None where the user may not view coverage."""
+        loaded = getattr(table, '_triage_coverage', False)
+        if loaded is False or (loaded is not None and loaded[1] is not None and record.pk not in loaded[1]):
+            loaded = table._triage_coverage = self._states(table, everything=loaded is not False)
+        if loaded is None:
+            return None
+        return loaded[0].get(record.pk, 'none')
 
     def render(self, record, table):
         from django.utils.html import format_html
 
-        if not hasattr(table, '_triage_coverage'):
-            table._triage_coverage = self._states(table)
-        if table._triage_coverage is None:
+        state = self.state(record, table)
+        if state is None:
             return '—'
-        state = table._triage_coverage.get(record.pk, 'none')
         return format_html('<span class="badge text-bg-{}">{}</span>', self.STATE_COLORS.get(state, 'gray'), state)
+
+    def value(self, record, table):
+        return self.state(record, table) or ''
 
 
 def register_facts_columns():

@@ -229,6 +229,24 @@ class CoverageColumnTest(NetBoxTestCase):
         _count, response = self._count(reverse('dcim:device_list'))
         self.assertContains(response, '>none</span>')
 
+    def test_csv_export_past_the_page(self):
+        """An export walks every listed host, past the page the states were first loaded for."""
+        from django.urls import reverse
+
+        self.add_permissions('dcim.view_device', 'netbox_triage.view_monitoringcoverage')
+        self.user.config.set('tables.DeviceTable.columns', ['name', 'triage_monitoring'], commit=True)
+        for number in range(4):
+            device = create_test_device(f'exported-{number}')
+            MonitoringCoverage.objects.create(device=device, system=MonitoringSystemChoices.MONIT,
+                                              state=MonitoringStateChoices.REPORTING if number % 2 else
+                                              MonitoringStateChoices.SILENT)
+        create_test_device('exported-none')
+        response = self.client.get(reverse('dcim:device_list') + '?export=table&per_page=1')
+        self.assertEqual(response.status_code, 200)
+        rows = dict(line.split(',')[:2] for line in response.content.decode().splitlines()[1:])
+        self.assertEqual(rows, {'exported-0': 'silent', 'exported-1': 'reporting', 'exported-2': 'silent',
+                                'exported-3': 'reporting', 'exported-none': 'none'})
+
     def test_without_permission_the_column_shows_nothing(self):
         from django.urls import reverse
 
