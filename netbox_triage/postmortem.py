@@ -7,7 +7,6 @@ cleaned with nh3 before Chromium sees it, and Chromium runs without network acce
 """
 
 import base64
-import re
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +20,7 @@ from django.utils import timezone
 from .charts import loss_chart_svg
 from .choices import DiscoveryStatusChoices
 from .impact import MixedCurrenciesError, Rate
+from .markdown_text import md_text
 
 __all__ = ('Postmortem', 'PostmortemError', 'loss_chart_for', 'md_text', 'render_postmortem', 'render_pdf')
 
@@ -28,23 +28,10 @@ CHROMIUM = '/usr/bin/chromium'
 PDF_TIMEOUT = 90
 TIMELINE_LIMIT = 2000
 DISCOVERY_LIMIT = 1000
-_MD_SPECIAL = re.compile(r'([\\`*_{}\[\]()#+\-.!|])')
-_CONTROL = re.compile(r'[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]')
 
 
 class PostmortemError(Exception):
     """The PDF could not be printed (no Chromium, timeout, crash)."""
-
-
-def md_text(value, inline=True):
-    """NetBox text as inert Markdown: every Markdown punctuation escaped, HTML characters as entities."""
-    text = _CONTROL.sub('', '' if value is None else str(value))
-    text = text.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;').replace('"', '&quot;')
-    text = _MD_SPECIAL.sub(r'\\\1', text)
-    text = text.replace(':', '&#58;')  # no bare-URL autolinks (GitHub-flavoured renderers) either
-    if inline:
-        text = ' '.join(text.split())
-    return text
 
 
 def _cell(value):

@@ -28,6 +28,7 @@ from virtualization.models import VirtualMachine
 
 from ..choices import DiscoveryStatusChoices, IncidentStatusChoices, TimelineKindChoices
 from ..events import DISCOVERY_RAISED, DISCOVERY_RESOLVED, enqueue_discovery_event
+from ..markdown_text import md_code
 from ..settings import get_setting
 from .base import Finding, HostView, registry, severity_rank
 from .exposed_services import ExposedServicesRule, HttpAnswer, judge_http_exposure
@@ -375,14 +376,14 @@ def record_findings(findings, per_host_rules=(), host_keys=None, fleet_rules=(),
                 for incident_id in _incidents_for(discovery, affected, clusters, content_types):
                     entries.append(_entry(incident_id, discovery, discovery_type, now, user,
                                           f'Discovery ({discovery.get_severity_display().lower()}): '
-                                          f'{discovery.title}.'))
+                                          f'{md_code(discovery.title)}.'))
         for discovery in resolved:
             incidents = set(_incidents_for(discovery, affected, clusters, content_types))
             if discovery.incident_id:
                 incidents.add(discovery.incident_id)
             for incident_id in sorted(incidents):
                 entries.append(_entry(incident_id, discovery, discovery_type, now, user,
-                                      f'Discovery resolved (no longer found): {discovery.title}.'))
+                                      f'Discovery resolved (no longer found): {md_code(discovery.title)}.'))
         TimelineEntry.objects.bulk_create(entries)
         summary.timeline_entries = len(entries)
     return summary

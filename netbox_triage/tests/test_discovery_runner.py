@@ -194,6 +194,24 @@ class RecordFindingsTest(TestCase):
         self.assertEqual(entry.object, discovery)
         self.assertIn('Disk full', entry.text)
 
+    def test_timeline_entry_shows_a_hostile_title_as_text(self):
+        """Titles carry probe output (a mount point, a process name); timeline entries are Markdown, rendered by
+        NetBox's sanitiser, which keeps links and images: the title must stay text."""
+        from utilities.templatetags.builtins.filters import render_markdown
+
+        title = 'Filesystem /srv/<img src=x onerror=alert(6)>`` [x](http://evil.example) **b** is 99 % full'
+        self.record([finding(self.key, title)])
+        self.record([], now=timezone.now() + timedelta(minutes=5))  # resolved: a second entry
+        entries = TimelineEntry.objects.filter(incident=self.incident, kind=TimelineKindChoices.FINDING)
+        self.assertEqual(entries.count(), 2)
+        for entry in entries:
+            html = str(render_markdown(entry.text))
+            self.assertNotIn('<img', html)
+            self.assertNotIn('<a ', html)
+            self.assertNotIn('<strong>', html)
+            self.assertIn('/srv/&lt;img src=x onerror=alert(6)&gt;`` [x](http://evil.example) **b** is 99 % full',
+                          html)
+
     def test_medium_finding_writes_no_timeline_entry(self):
         self.record([finding(self.key, 'Slow disk', severity='medium')])
         self.assertFalse(TimelineEntry.objects.filter(kind=TimelineKindChoices.FINDING).exists())
