@@ -5,12 +5,15 @@ Creates a throwaway database from the migrated template (`netbox_triage_template
 two per host), each with probe facts (most ok, some failed, stale or never probed), 2.5 active discoveries per host
 on average, one or two monitoring coverage rows on most hosts, 20 open incidents with loss rates and 5,000 timeline
 entries. After each step it times board_figures() for each grouping (superuser, and a user whose object
-permissions limit devices to half the sites), the board template's render, and both dashboard widgets, and counts
-the queries: the count must not move between 1,000 and 10,000 hosts. Bar: figures plus render under 500 ms at
-10,000 hosts. The database is dropped at the end (unless --keep-db); the section between the markers in
-docs/benchmarks.md is replaced (re-read just before it is written). Nothing connects anywhere. Usage:
+permissions limit devices to half the sites), the board template's render, both dashboard widgets, and the whole
+page as a browser asks for it (Django's test client, logged in: the superuser in each grouping, the limited user
+by site), and counts the queries: the count must not move between 1,000 and 10,000 hosts. Bar: the whole page
+under 500 ms at 10,000 hosts. The database is dropped at the end (unless --keep-db); the section between the
+markers in docs/benchmarks.md is replaced (re-read just before it is written), unless --no-doc or a --hosts
+other than 10,000 (a quick check never overwrites the figures). Nothing connects anywhere. Usage:
 
     NETBOX_ROOT=/work/main/.netbox .venv/bin/python bench/board.py [--hosts 10000] [--rounds 5] [--no-doc]
+    NETBOX_ROOT=/work/main/.netbox .venv/bin/python bench/board.py --hosts 500 --rounds 2   # a quick check
 """
 
 import argparse
@@ -35,6 +38,7 @@ DOC = REPO / 'docs' / 'benchmarks.md'
 BEGIN = '<!-- bench/board.py: begin -->'
 END = '<!-- bench/board.py: end -->'
 BAR_SECONDS = 0.5
+DOC_HOSTS = 10000  # the size the issue's bar names; only a run at this size writes docs/benchmarks.md
 SITES, ROLES, CLUSTERS, TAGS = 20, 8, 50, 10
 INCIDENTS, TIMELINE_ENTRIES = 20, 5000
 
@@ -236,7 +240,7 @@ def users():
 def run_step(admin, limited, rounds):
     from django.template.loader import render_to_string
     from django.test import Client, RequestFactory
-    from django.urls import NoReverseMatch, reverse
+    from django.urls import reverse
 
     from netbox_triage.board import BOARD_GROUPINGS, board_figures
     from netbox_triage.widgets import FleetSanityWidget, OpenIncidentsWidget
@@ -260,18 +264,17 @@ def run_step(admin, limited, rounds):
         'open incidents widget', lambda: OpenIncidentsWidget().render(request_for(admin)), rounds)
     figures['widget fleet'], _ = measure(
         'fleet sanity widget', lambda: FleetSanityWidget().render(request_for(admin)), rounds)
-    try:
-        url = reverse('plugins:netbox_triage:board')
-    except NoReverseMatch:
-        url = None
-    if url:
+    url = reverse('plugins:netbox_triage:board')
+    for user, groupings, who in ((admin, BOARD_GROUPINGS, 'superuser'), (limited, ['site'], 'limited user')):
         client = Client()
-        client.force_login(admin)
-
-        def page():
-            response = client.get(url, {'group_by': 'site'})
-            assert response.status_code == 200, response.status_code
-        figures['page'], _ = measure('board page (test client, whole request)', page, rounds)
+        client.force_login(user)
+        for group_by in groupings:
+            def page(c=client, g=group_by):
+                response = c.get(url, {'group_by': g})
+                assert response.status_code == 200, response.status_code
+                assert b'class="card' in response.content
+            key = f'page {group_by}' + (' limited' if user is limited else '')
+            figures[key], _ = measure(f'whole page (test client), by {group_by}, {who}', page, rounds)
     return figures, board, limited_board
 
 
@@ -308,7 +311,10 @@ def run(args):
     }
     section = render_section(report)
     print(section)
-    if not args.no_doc:
+    if args.no_doc or args.hosts != DOC_HOSTS:
+        reason = '--no-doc' if args.no_doc else f'it holds the figures at {DOC_HOSTS:,} hosts'
+        log(f'docs/benchmarks.md left as it is ({reason})')
+    else:
         write_section(section)
 
 
@@ -321,6 +327,8 @@ def render_section(report):
                     f"{figure['max'] * 1000:.0f} | {figure['queries']} | {small[key]['queries']} |")
     slowest = max(figures[f'figures {g}']['median'] + figures[f'render {g}']['median']
                   for g in ('site', 'role', 'cluster', 'tag'))
+    pages = {key: figure for key, figure in figures.items() if key.startswith('page ')}
+    slowest_page = max(pages.values(), key=lambda figure: figure['median'])
     constant = all(figures[key]['queries'] == small[key]['queries'] for key in figures)
     lines = [
         BEGIN,
@@ -337,17 +345,20 @@ def render_section(report):
         f'incidents with three loss rates each and {TIMELINE_ENTRIES:,} timeline entries. Timed: `board_figures()` '
         'for each grouping (superuser), the board template rendered from its result, the same figures for a user whose '
         f"object permissions limit devices to half the sites ({report['limited_hosts']:,} hosts), the two dashboard "
-        f"widgets, and the whole page through Django's test client when the view is wired. Median of "
-        f"{figures['figures site']['rounds']} rounds after a warm-up; queries are counted at {report['hosts']:,} "
-        f"and at {report['small_hosts']:,} hosts.",
+        "widgets, and the whole page as the browser gets it (`GET /plugins/triage/?group_by=…` through Django's test "
+        'client and every middleware, logged in: the superuser in each grouping, the limited user by site). Median '
+        f"of {figures['figures site']['rounds']} rounds after a warm-up; queries are counted at "
+        f"{report['hosts']:,} and at {report['small_hosts']:,} hosts.",
         '',
         f"| measured | median (ms) | min / max (ms) | queries at {report['hosts']:,} | queries at "
         f"{report['small_hosts']:,} |",
         '|---|---:|---|---:|---:|',
         *rows,
         '',
-        f"- {report['hosts']:,} hosts, figures + render, slowest grouping: **{slowest * 1000:.0f} ms** (bar: < "
-        f"{BAR_SECONDS * 1000:.0f} ms) -> {'met' if slowest < BAR_SECONDS else 'NOT met'}",
+        f"- {report['hosts']:,} hosts, the whole page, slowest ({slowest_page['name']}): "
+        f"**{slowest_page['median'] * 1000:.0f} ms** in {slowest_page['queries']} queries (bar: < "
+        f"{BAR_SECONDS * 1000:.0f} ms) -> {'met' if slowest_page['median'] < BAR_SECONDS else 'NOT met'}",
+        f"- {report['hosts']:,} hosts, figures + render alone, slowest grouping: {slowest * 1000:.0f} ms",
         f"- queries: the same at {report['small_hosts']:,} and {report['hosts']:,} hosts for every row -> "
         f"{'met' if constant else 'NOT met'}",
         '- the tiles come from one grouped SQL statement (hosts left-joined to their facts, to a per-host aggregate '
@@ -372,7 +383,7 @@ def write_section(section):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--hosts', type=int, default=10000)
+    parser.add_argument('--hosts', type=int, default=DOC_HOSTS, help='hosts in the second step (the first has a tenth)')
     parser.add_argument('--rounds', type=int, default=5)
     parser.add_argument('--no-doc', action='store_true', help='do not write docs/benchmarks.md')
     parser.add_argument('--keep-db', action='store_true', help=f'leave the {DB} database behind')

@@ -56,7 +56,7 @@ ROLES = {
     'centos6-heartbleed': 'Load balancer', 'centos6-patched': 'Load balancer', 'rhel4': 'Backend', 'debian6': 'Backend',
     'ubuntu1404': 'Backend', 'ubuntu2204': 'Frontend', 'ubuntu2204-jenkins': 'CI', 'debian12-redis': 'Cache',
     'debian12': 'Cache', 'mysql-baremetal': 'Database', 'centos7': 'Database', 'sles11': 'File server',
-    'alpine': 'Proxy', 'amazon2': 'Web', 'hostile': 'Unknown',
+    'alpine': 'Proxy', 'amazon2': 'Web', 'hostile': 'Unknown', 'hostile-markup': 'Unknown',
 }
 
 

@@ -17,9 +17,13 @@ from tenancy.models import Tenant
 from users.models import User
 from utilities.testing import APITestCase, TestCase, create_test_device, create_test_virtualmachine
 from utilities.testing.query_counts import assert_expected_query_count
+from virtualization.models import VirtualMachine
 
 from netbox_triage.choices import *
 from netbox_triage.models import *
+from netbox_triage.probing.apply import apply_probe_result
+
+from .test_host_facts import probe_result
 
 T0 = datetime(2024, 5, 1, 20, 0, tzinfo=UTC)
 
@@ -310,3 +314,126 @@ class DiscoveryAPIQueryCountTestCase(APITestCase):
                 large, response = self.count_queries(url)
                 self.assertEqual(response.data['count'], Discovery.objects.count())
                 self.assertEqual(small, large)
+
+
+class FactsColumnsQueryCountTestCase(TestCase):
+    """NetBox's own device and VM lists with the probe's facts columns shown: the facts of the page's rows come in
+    one restricted query (tables.VisibleFacts), with 3 hosts as with 30."""
+
+    model = HostFacts
+    user_permissions = ('dcim.view_device', 'virtualization.view_virtualmachine', 'netbox_triage.view_hostfacts')
+    columns = ['name', 'triage_probe_status', 'triage_os', 'triage_kernel', 'triage_virtualization', 'triage_probed_at']
+
+    def add_hosts(self, total):
+        while VirtualMachine.objects.count() < total:
+            number = VirtualMachine.objects.count()
+            device = create_test_device(f'cols-{number}')
+            apply_probe_result(device, probe_result(device, 'ubuntu2204'))
+            vm = create_test_virtualmachine(f'cols-vm-{number}')
+            apply_probe_result(vm, probe_result(vm, 'rhel4'))
+
+    def count_queries(self, url):
+        with CaptureQueriesContext(connection) as ctx:
+            response = self.client.get(url)
+        self.assertHttpStatus(response, 200)
+        return len(ctx.captured_queries), response
+
+    def test_device_and_vm_lists(self):
+        for table in ('DeviceTable', 'VirtualMachineTable'):
+            self.user.config.set(f'tables.{table}.columns', self.columns, commit=True)
+        lists = (
+            ('device_list', reverse('dcim:device_list'), 'Ubuntu 22.04.3 LTS'),
+            ('virtualmachine_list', reverse('virtualization:virtualmachine_list'),
+             'Red Hat Enterprise Linux AS release 4'),
+        )
+        self.add_hosts(3)
+        small = {}
+        for name, url, expect in lists:
+            self.client.get(url)  # warm the per-process caches (content types, permissions)
+            with assert_expected_query_count(self, name):
+                response = self.client.get(url)
+            self.assertContains(response, expect, count=3)
+            small[name], _response = self.count_queries(url)
+        self.add_hosts(30)
+        for name, url, expect in lists:
+            with self.subTest(list=name):
+                large, response = self.count_queries(url)
+                self.assertContains(response, expect, count=30)
+                self.assertEqual(small[name], large, f'the {name} costs more queries with more hosts')
+
+
+class IncidentHostsQueryCountTestCase(TestCase):
+    """The incident page with 3 and with 30 affected hosts (devices and VMs, each probed, with discoveries and
+    monitoring coverage): the affected hosts, their discoveries, the topology panel and the affected objects table
+    (loaded by the page in a request of its own) cost the same queries."""
+
+    model = Incident
+    user_permissions = (
+        'netbox_triage.view_incident',
+        'netbox_triage.view_incidentobject',
+        'netbox_triage.view_businessimpact',
+        'netbox_triage.view_timelineentry',
+        'netbox_triage.view_hostfacts',
+        'netbox_triage.view_discovery',
+        'netbox_triage.view_monitoringcoverage',
+        'dcim.view_device',
+        'virtualization.view_virtualmachine',
+    )
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.incident = Incident.objects.create(title='Checkout down', started_at=T0, severity=SeverityChoices.CRITICAL)
+        BusinessImpact.objects.create(incident=cls.incident, effective_from=T0, loss_per_day=Decimal('1000000'),
+                                      currency='USD')
+
+    def add_hosts(self, total):
+        """Affected hosts up to `total`, alternately devices and VMs: facts from a fleet profile, two discoveries
+        (the worst rotating through the severities) and a coverage row (the state rotating) each."""
+        severities = SeverityChoices.values()
+        states = (MonitoringStateChoices.REPORTING, MonitoringStateChoices.SILENT, MonitoringStateChoices.CONFIGURED)
+        while IncidentObject.objects.filter(incident=self.incident).count() < total:
+            number = IncidentObject.objects.filter(incident=self.incident).count()
+            if number % 2:
+                host, field = create_test_virtualmachine(f'affected-{number:02d}'), 'virtual_machine'
+            else:
+                host, field = create_test_device(f'affected-{number:02d}'), 'device'
+            apply_probe_result(host, probe_result(host, ('rhel4', 'ubuntu2204', 'debian12')[number % 3]))
+            host_type = ContentType.objects.get_for_model(host)
+            for k in range(2):
+                Discovery.objects.create(title=f'Finding {k} on {host.name}', rule='manual',
+                                         severity=severities[(number + k) % len(severities)],
+                                         object_type=host_type, object_id=host.pk)
+            MonitoringCoverage.objects.create(system='monit', state=states[number % len(states)], **{field: host})
+            IncidentObject.objects.create(incident=self.incident, object_type=host_type, object_id=host.pk)
+
+    def count_queries(self, url):
+        with CaptureQueriesContext(connection) as ctx:
+            response = self.client.get(url)
+        self.assertHttpStatus(response, 200)
+        return len(ctx.captured_queries), response
+
+    def test_detail_page(self):
+        url = self.incident.get_absolute_url()
+        self.add_hosts(3)
+        self.client.get(url)  # warm the per-process caches (content types, permissions)
+
+        with assert_expected_query_count(self, 'affected_hosts_page'):
+            response = self.client.get(url)
+        self.assertContains(response, 'affected-02')
+        self.assertContains(response, 'Red Hat Enterprise Linux AS release 4')
+        three, _response = self.count_queries(url)
+        # The affected objects panel loads its table in a request of its own (HTMX).
+        table_url = reverse('plugins:netbox_triage:incidentobject_list') + f'?incident_id={self.incident.pk}'
+        table_three, _response = self.count_queries(table_url)
+
+        self.add_hosts(30)
+        table_thirty, response = self.count_queries(table_url)
+        self.assertContains(response, 'affected-29')
+        self.assertEqual(table_three, table_thirty, 'the affected objects table costs more queries with more rows')
+        thirty, response = self.count_queries(url)
+        for name in ('affected-00', 'affected-29'):  # the first and the last host, with their facts and findings
+            self.assertContains(response, f'>{name}</a>')
+        self.assertContains(response, 'Ubuntu 22.04.3 LTS')
+        self.assertContains(response, '>reporting</span>')
+        self.assertContains(response, '>silent</span>')
+        self.assertEqual(three, thirty, 'the incident page costs more queries with more affected hosts')
