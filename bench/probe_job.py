@@ -3,7 +3,7 @@
 bench/probe_transport.py (b) times the bare transport (`run_many`). This times the whole path a bulk probe
 takes: `netbox triage_probe --all --enqueue --user admin` calls `enqueue_probe()`, which enqueues one
 ProbeJob per `probe_chunk_size` hosts and a fleet RulesJob; ONE `netbox rqworker high default low` runs
-them: per chunk `probe_hosts()` (transport, parse, `apply_probe_result()` per host: HostFacts, platform,
+them: per chunk `probe_hosts()` (transport, parse, `apply_probe_results()` per batch of hosts: HostFacts, platform,
 VM resources, changelog), then `record_dependencies()` and the per-host rules; then the fleet rules.
 
 Set-up: a throwaway database copied from the migrated template (`triage_bench_probe_job`, dropped at the
@@ -195,7 +195,7 @@ def worker_main(queues):
 
     timed(jobs_module, 'hosts_from_keys', 'load hosts')
     timed(jobs_module, 'probe_hosts', 'probe_hosts')
-    timed(runner_module, 'apply_probe_result', 'apply (in probe_hosts)')
+    timed(runner_module, 'apply_probe_results', 'apply (in probe_hosts)')
     timed(jobs_module, 'record_dependencies', 'dependencies')
     timed(jobs_module, 'run_discovery', 'rules')
     original_handle = JobRunner.handle.__func__
@@ -775,7 +775,8 @@ def render_section(report):
         'The real path of a bulk probe, unlike `bench/probe_transport.py` (b) which times the bare transport: '
         '`netbox triage_probe --all --enqueue --user admin` (`enqueue_probe()`) enqueues one ProbeJob per '
         f"`probe_chunk_size` hosts and the fleet RulesJob; one `netbox rqworker high default low` runs them: "
-        'per chunk `probe_hosts()` (SSH, parse, `apply_probe_result()` per host: HostFacts, platform, VM resources, '
+        'per chunk `probe_hosts()` (SSH, parse, `apply_probe_results()` per batch of hosts: HostFacts, platform, '
+        'VM resources, '
         'changelog), `record_dependencies()` and the per-host rules, then the fleet rules. '
         f"{report['hosts']:,} hosts of the simulated fleet on 127.101.x.y with {report['latency_ms']:g} ms added "
         f"per round trip (fleet in its own process on the same machine; profiles "

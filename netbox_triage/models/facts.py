@@ -107,6 +107,11 @@ class HostFacts(NetBoxModel):
         except ValueError:
             return ''
 
+    def serialize_object(self, exclude=None):
+        """The changelog keeps the parsed facts, not the raw sections: the same output unparsed, up to 64 KB a
+        section, on every change of every host."""
+        return super().serialize_object(exclude=[*(exclude or ()), 'raw_sections'])
+
     def accept_offered_hostkey(self):
         """Pin the key offered at the last mismatch (the host's own, or its jump host's); the caller saves."""
         if self.hostkey_offered_by_jump:

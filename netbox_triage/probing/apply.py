@@ -7,15 +7,18 @@ that cannot be recorded is an `error` for that host only: the others of its chun
 The probe never deletes or converts objects: a device that is really a VM is only flagged.
 """
 
+import copy
 import logging
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Case, Q, When
 from django.utils import timezone
 from django.utils.text import slugify
 from rq.timeouts import JobTimeoutException
 
 from dcim.models import Device, Platform
+from extras.models import Tag
 
 from ..choices import ProbeStatusChoices
 from ..models import HostFacts
@@ -23,7 +26,7 @@ from .changes import stable_facts
 from .facts import parse_probe_output
 from .parsers.text import clean
 
-__all__ = ('apply_probe_result', 'platform_name')
+__all__ = ('apply_probe_result', 'apply_probe_results', 'platform_name')
 
 logger = logging.getLogger('netbox_triage.probing')
 
@@ -43,7 +46,10 @@ def _text(value, limit):
 def _facts_for(host):
     lookup = {'device': host} if isinstance(host, Device) else {'virtual_machine': host}
     facts = HostFacts.objects.select_for_update().filter(**lookup).first()
-    return facts or HostFacts(**lookup)
+    if facts is None:
+        facts = HostFacts(**lookup)
+        facts._prefetched_objects_cache = {'tags': Tag.objects.none()}  # a new row has none: no query to say so
+    return facts
 
 
 def _columns(facts):
@@ -91,11 +97,12 @@ def _may_add_platform(user):
     return user is None or user.has_perm('dcim.add_platform')
 
 
-def _update_platform(host, record, facts, user):
+def _update_platform(host, record, facts, user, platforms=None):
     """Set the platform the probe derived, unless a person chose another one; returns (changed, note).
 
     The probe owns the platform while it is empty or still the one the previous successful probe derived;
-    otherwise it stays as the person left it, and the inventory rule reports any disagreement.
+    otherwise it stays as the person left it, and the inventory rule reports any disagreement. `platforms`
+    ({name: Platform}) spares the lookup to the other hosts of one transaction.
     """
     name = platform_name(facts)
     if not name:
@@ -105,7 +112,7 @@ def _update_platform(host, record, facts, user):
     if current is not None and (_is_platform(current, name) or not _is_platform(current, previous)):
         return False, ''
     slug = _platform_slug(name)
-    platform = Platform.objects.filter(name=name).first() or Platform.objects.filter(slug=slug).first()
+    platform = (platforms or {}).get(name) or _find_platform(name, slug)
     if platform is None:
         if not _may_add_platform(user):
             return False, (f'platform "{name}" is not in NetBox and the requesting user may not add platforms '
@@ -116,11 +123,18 @@ def _update_platform(host, record, facts, user):
             with transaction.atomic():
                 platform.save()
         except IntegrityError:  # another worker's chunk created it a moment ago
-            platform = Platform.objects.filter(name=name).first() or Platform.objects.filter(slug=slug).first()
+            platform = _find_platform(name, slug)
             if platform is None:
                 raise
+    if platforms is not None:
+        platforms[name] = platform
     host.platform = platform
     return True, ''
+
+
+def _find_platform(name, slug):
+    return Platform.objects.filter(Q(name=name) | Q(slug=slug)).order_by(
+        Case(When(name=name, then=0), default=1)).first()
 
 
 def _update_vm_resources(vm, facts):
@@ -145,6 +159,26 @@ def _update_vm_resources(vm, facts):
     return changed
 
 
+# The host fields a probe may set; nothing else of a device or VM is touched.
+PROBE_FIELDS = ('platform', 'vcpus', 'memory', 'disk')
+
+
+def _validate_probe_fields(host, original):
+    """Validate what the probe changed, as NetBox's own checks of those fields do: the field validators, and for a
+    device the rule that a platform limited to one manufacturer fits its device type. The rest of the record is left
+    as it was (a host's unrelated inconsistency is a person's to fix, not a reason to drop its probe), and NetBox's
+    whole-device checks, a dozen queries each, are not rerun for it."""
+    changed = [name for name in PROBE_FIELDS if hasattr(host, name) and
+               getattr(host, f'{name}_id' if name == 'platform' else name) !=
+               getattr(original, f'{name}_id' if name == 'platform' else name)]
+    host.clean_fields(exclude=[f.name for f in host._meta.concrete_fields if f.name not in changed])
+    platform = host.platform if 'platform' in changed and host.platform_id else None
+    if platform is not None and platform.manufacturer_id and isinstance(host, Device) and \
+            platform.manufacturer_id != host.device_type.manufacturer_id:
+        raise ValidationError({'platform': f'platform {platform.name} is limited to {platform.manufacturer} devices, '
+                                           f'but this device is a {host.device_type.manufacturer}'})
+
+
 def apply_probe_result(host, result, *, raw_section_max_bytes=64 * 1024, now=None, user=None):
     """Record `result` (a transport ProbeResult) for `host`; returns (HostFacts, changed).
 
@@ -160,6 +194,40 @@ def apply_probe_result(host, result, *, raw_section_max_bytes=64 * 1024, now=Non
     except Exception as exc:
         logger.warning('recording the probe result of %s failed', host, exc_info=True)
         return _record_failure(host, result, f'recording the probe result failed: {_describe(exc)}', now), True
+
+
+def apply_probe_results(pairs, *, raw_section_max_bytes=64 * 1024, now=None, user=None):
+    """Record several (host, result) pairs in one transaction; returns [(HostFacts, changed)] in their order.
+
+    NetBox does work per committed transaction that changed a searchable object (it enqueues a job to re-index
+    it): on a first probe, where every host's platform changes, that was a third of the time. If any host cannot
+    be recorded, the batch is rolled back and every pair recorded on its own (``apply_probe_result``), so one
+    host's trouble is still its own. A killed worker loses the uncommitted batch, never half of a host.
+    """
+    now = now or timezone.now()
+    pairs = list(pairs)
+    # A failed batch leaves its in-memory changes on the hosts (a platform assigned, VM resources): the one-by-one
+    # pass starts again from copies taken before.
+    untouched = [(copy.copy(host), result) for host, result in pairs]
+    try:
+        with transaction.atomic():
+            # No savepoint per host: NetBox keeps one re-index batch per savepoint scope.
+            platforms = {}
+            return [_apply(host, result, raw_section_max_bytes, now, user, savepoint=False, platforms=platforms)
+                    for host, result in pairs]
+    except JobTimeoutException:
+        raise
+    except Exception:
+        logger.info('recording %d probe results together failed; recording them one by one', len(pairs),
+                    exc_info=True)
+    return [apply_probe_result(host, result, raw_section_max_bytes=raw_section_max_bytes, now=now, user=user)
+            for host, result in untouched]
+
+
+def _snapshot_of(instance):
+    """NetBox's pre-change snapshot of an unmodified copy of an object (``snapshot()`` without the copy)."""
+    instance.snapshot()
+    return instance._prechange_snapshot
 
 
 def _describe(exc):
@@ -208,11 +276,12 @@ def _record_failure(host, result, message, now):
     return record
 
 
-def _apply(host, result, raw_section_max_bytes, now, user):
-    with transaction.atomic():
+def _apply(host, result, raw_section_max_bytes, now, user, savepoint=True, platforms=None):
+    with transaction.atomic(savepoint=savepoint):
         record = _facts_for(host)
-        if record.pk:
-            record.snapshot()
+        # What they were, for the changelog's pre-change snapshot: taken only when a change-logged save follows
+        # (serialising the facts JSON and the tags costs more than the rest of an unchanged host's write).
+        original_record, original_host = copy.copy(record), copy.copy(host)
         before = {name: getattr(record, name) for name in TRACKED_FIELDS}
         before_facts, before_raw = record.facts, record.raw_sections
         record.target = _target_text(result)
@@ -232,8 +301,7 @@ def _apply(host, result, raw_section_max_bytes, now, user):
                 for name, value in _columns(parsed.facts).items():
                     setattr(record, name, value)
                 record.kind_mismatch = _kind_mismatch(host, parsed.facts)
-                host.snapshot()
-                host_changed, note = _update_platform(host, record, parsed.facts, user)
+                host_changed, note = _update_platform(host, record, parsed.facts, user, platforms)
                 if note:
                     notes.append(note)
                 if host._meta.model_name == 'virtualmachine':
@@ -260,7 +328,11 @@ def _apply(host, result, raw_section_max_bytes, now, user):
                    or stable_facts(record.facts) != stable_facts(before_facts))
         stamps = _stamp(record, result, now)
         if changed:
-            record.full_clean()
+            if record.pk:
+                record._prechange_snapshot = _snapshot_of(original_record)
+            # HostFacts is one per host by its database constraints (and the row lock above): no unique queries;
+            # the facts and raw sections are built JSON-ready here (validating them would serialise them again).
+            record.full_clean(exclude=['facts', 'raw_sections'], validate_unique=False, validate_constraints=False)
             record.save()
         else:
             # Only readings moved (uptime, free space, timings, ephemeral ports): stored without a changelog entry.
@@ -269,7 +341,8 @@ def _apply(host, result, raw_section_max_bytes, now, user):
             if record.raw_sections != before_raw:
                 stamps['raw_sections'] = record.raw_sections
         if host_changed:
-            host.full_clean()
+            host._prechange_snapshot = _snapshot_of(original_host)
+            _validate_probe_fields(host, original_host)
             host.save()
         HostFacts.objects.filter(pk=record.pk).update(**stamps)
         for name, value in stamps.items():

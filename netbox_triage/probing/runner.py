@@ -1,7 +1,9 @@
 """Probe a set of devices/VMs and record the results: the one implementation behind the UI button,
 the REST endpoint, the background job and `netbox triage_probe`."""
 
+import copy
 import os
+import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager, nullcontext
@@ -20,7 +22,7 @@ from ..choices import ProbeStatusChoices
 from ..connections import Scope
 from ..models import HostFacts
 from ..settings import get_setting
-from .apply import apply_probe_result
+from .apply import apply_probe_results
 from .hostkeys import KnownHosts, StrictKnownHosts, TrustOnFirstUse
 from .targets import TargetError, host_key, target_for
 from .transport import Credentials, ProbeResult, Timeouts, run_many
@@ -67,14 +69,21 @@ class ProbeSummary:
         }
 
 
-def _host_queryset(model):
-    return model.objects.select_related('platform', 'primary_ip4', 'primary_ip6').prefetch_related(
-        Prefetch('triage_facts', queryset=HostFacts.objects.all())
+def _host_queryset(model, with_facts=False):
+    """Hosts with what probing them reads: their platform, addresses, tags (for the changelog's snapshots), a
+    device's type (the platform's manufacturer rule) and of their facts only the pinned keys (all: `with_facts`)."""
+    related = ('platform', 'primary_ip4', 'primary_ip6', *(('device_type',) if model is Device else ()))
+    facts = HostFacts.objects.all()
+    if not with_facts:
+        facts = facts.only('device_id', 'virtual_machine_id', 'hostkey', 'jump_hostkey')
+    return model.objects.select_related(*related).prefetch_related(
+        'tags', Prefetch('triage_facts', queryset=facts)
     ).annotate_config_context_data()
 
 
-def hosts_from_keys(keys):
-    """['dcim.device:1', 'virtualization.virtualmachine:2', …] → device and VM instances, in order."""
+def hosts_from_keys(keys, with_facts=False):
+    """['dcim.device:1', 'virtualization.virtualmachine:2', …] → device and VM instances, in order (with their whole
+    HostFacts if `with_facts`, else only their pinned keys)."""
     ids = {'dcim.device': [], 'virtualization.virtualmachine': []}
     for key in keys:
         label, _sep, pk = key.partition(':')
@@ -83,7 +92,7 @@ def hosts_from_keys(keys):
     found = {}
     for label, model in (('dcim.device', Device), ('virtualization.virtualmachine', VirtualMachine)):
         if ids[label]:
-            for obj in _host_queryset(model).filter(pk__in=ids[label]):
+            for obj in _host_queryset(model, with_facts).filter(pk__in=ids[label]):
                 found[host_key(obj)] = obj
     return [found[key] for key in keys if key in found]
 
@@ -134,10 +143,7 @@ def probe_hosts(hosts, *, on_progress=None, log=None, user=None):
     by_key = {host_key(host): host for host in hosts}
     targets = []
 
-    def record(host, result):
-        facts, changed = apply_probe_result(
-            host, result, raw_section_max_bytes=get_setting('raw_section_max_bytes'), user=user
-        )
+    def record(host, facts, changed):
         summary.done += 1
         summary.statuses[facts.status] += 1
         summary.changed += int(changed)
@@ -145,21 +151,56 @@ def probe_hosts(hosts, *, on_progress=None, log=None, user=None):
             summary.failures.append((host.name, facts.status, facts.error))
             if log:
                 log(f'{host.name}: {facts.status}: {facts.error}')
-        if on_progress:
-            on_progress(summary)
 
+    writer = _BatchWriter(record, user, on_progress=lambda: on_progress and on_progress(summary))
     for host in hosts:
         try:
             targets.append(target_for(host, **_pins(host)))
         except TargetError as exc:
             status = ProbeStatusChoices.NO_ADDRESS if 'no primary IP' in str(exc) else ProbeStatusChoices.ERROR
-            record(host, ProbeResult(key=host_key(host), name=host.name, host='', port=0, status=status,
-                                     error=str(exc)))
+            writer.add(host, ProbeResult(key=host_key(host), name=host.name, host='', port=0, status=status,
+                                         error=str(exc)))
 
-    if targets:
-        run_many(
-            targets, probe_script(), credentials_from_settings(), timeouts_from_settings(), scope,
-            hostkey_policy_from_settings(), concurrency=get_setting('probe_concurrency'),
-            on_result=lambda result: record(by_key[result.key], result), keep_output=False,
-        )
+    try:
+        if targets:
+            run_many(
+                targets, probe_script(), credentials_from_settings(), timeouts_from_settings(), scope,
+                hostkey_policy_from_settings(), concurrency=get_setting('probe_concurrency'),
+                on_result=lambda result: writer.add(by_key[result.key], result), keep_output=False,
+                on_idle=writer.flush, idle_seconds=WRITE_INTERVAL,
+            )
+    finally:
+        writer.flush()
     return summary
+
+
+# Results are written in transactions of up to WRITE_BATCH hosts, or of what arrived within WRITE_INTERVAL seconds
+# (apply_probe_results: one host's failure is still its own).
+WRITE_BATCH = 25
+WRITE_INTERVAL = 1.0
+
+
+class _BatchWriter:
+    """Collects (host, result) pairs and records them in batches; `record(host, facts, changed)` then counts each."""
+
+    def __init__(self, record, user, on_progress=None):
+        self.record, self.user, self.on_progress = record, user, on_progress
+        self.pending, self.since = [], None
+
+    def add(self, host, result):
+        if not self.pending:
+            self.since = time.monotonic()
+        self.pending.append((host, copy.copy(result)))  # run_many empties the result's output once this returns
+        if len(self.pending) >= WRITE_BATCH or time.monotonic() - self.since >= WRITE_INTERVAL:
+            self.flush()
+
+    def flush(self):
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        outcomes = apply_probe_results(pending, raw_section_max_bytes=get_setting('raw_section_max_bytes'),
+                                       user=self.user)
+        for (host, _result), (facts, changed) in zip(pending, outcomes):
+            self.record(host, facts, changed)
+        if self.on_progress:
+            self.on_progress()

@@ -15,7 +15,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import paramiko
@@ -657,10 +657,13 @@ def run_many(
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
     keep_output: bool = True,
     resolver: Resolver | None = None,
+    on_idle: Callable[[], None] | None = None,
+    idle_seconds: float = 1.0,
 ) -> list[ProbeResult]:
     """Probe many hosts, at most ``concurrency`` at once; results come back in ``targets`` order.
 
-    ``on_result`` is called in the calling thread as each host finishes (so it may use the Django ORM).
+    ``on_result`` is called in the calling thread as each host finishes (so it may use the Django ORM);
+    ``on_idle``, in the same thread, whenever no host finished for ``idle_seconds``.
     With ``keep_output=False`` the returned results drop stdout/stderr once ``on_result`` has seen
     them, so a run over thousands of hosts does not hold every output in memory.
     A host that hangs holds one worker for at most its own ``timeouts.budget()``.
@@ -679,13 +682,19 @@ def run_many(
             for index, target in enumerate(targets)
         }
         try:
-            for future in as_completed(futures):
-                result = future.result()
-                results[futures[future]] = result
-                if on_result is not None:
-                    on_result(result)
-                if not keep_output:
-                    result.stdout = result.stderr = b''
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=idle_seconds if on_idle else None, return_when=FIRST_COMPLETED)
+                if not done:
+                    on_idle()  # nothing finished for a while: the caller may flush what it holds
+                    continue
+                for future in done:
+                    result = future.result()
+                    results[futures[future]] = result
+                    if on_result is not None:
+                        on_result(result)
+                    if not keep_output:
+                        result.stdout = result.stderr = b''
         except BaseException:
             for future in futures:
                 future.cancel()

@@ -204,7 +204,7 @@ def _check_addresses(keys):
     from ..probing.targets import ssh_context
 
     result = {}
-    for host in hosts_from_keys(keys):
+    for host in hosts_from_keys(keys, with_facts=True):
         primary = host.primary_ip4 or host.primary_ip6
         override = ssh_context(host).get('host')
         facts = getattr(getattr(host, 'triage_facts', None), 'facts', None) or {}

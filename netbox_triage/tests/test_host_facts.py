@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.models import ObjectChange, ObjectType
-from dcim.models import Device, Platform, Rack, Site
+from dcim.models import Device, Manufacturer, Platform, Rack, Site
 from ipam.models import IPAddress
 from netbox.context_managers import event_tracking
 from users.models import ObjectPermission, User
@@ -200,8 +200,24 @@ class QuietReprobeTest(TestCase):
         self.assertEqual(ObjectChange.objects.count(), changes + 1)
         self.assertEqual((change.changed_object_id, change.user), (first.pk, self.user))
         self.assertEqual(change.postchange_data['facts']['packages']['openssl']['version'], '3.0.15')
+        self.assertNotIn('raw_sections', change.postchange_data)  # the changelog keeps the parsed facts only
+        # The pre-change snapshot is what was stored before this probe, readings included.
+        self.assertEqual(change.prechange_data['facts']['packages']['openssl']['version'], '3.0.11')
+        self.assertEqual(change.prechange_data['facts']['uptime_seconds'], 2204117)
         stored = HostFacts.objects.get(pk=first.pk)
         self.assertGreaterEqual(stored.last_updated, stored.probed_at)
+
+    def test_a_platform_change_is_change_logged_with_the_previous_one(self):
+        device = create_test_device('reinstalled')
+        with logged(self.user):
+            apply_probe_result(device, probe_result(device, 'centos6-patched'))
+            host = Device.objects.get(pk=device.pk)
+            apply_probe_result(host, probe_result(host, 'centos7', hostkey_first_use=False))  # reinstalled
+        change = ObjectChange.objects.filter(changed_object_id=device.pk,
+                                             changed_object_type__model='device').order_by('-pk').first()
+        names = dict(Platform.objects.values_list('pk', 'name'))
+        self.assertEqual((names[change.prechange_data['platform']], names[change.postchange_data['platform']]),
+                         ('CentOS 6.5', 'CentOS Linux 7'))
 
     def test_stable_view(self):
         before = parse_probe_output(PROFILES.joinpath('debian12.out').read_bytes()).facts
@@ -328,22 +344,34 @@ class RecordingFailureTest(TestCase):
         self.assertEqual(vm.vcpus, facts.facts['cpu']['threads'])
 
     def test_a_host_netbox_refuses_to_save_gets_an_error_and_nothing_else(self):
+        """The derived platform exists but is limited to another manufacturer: NetBox would refuse the device."""
+        device = create_test_device('wrong-maker')
+        other = Manufacturer.objects.create(name='Other maker', slug='other-maker')
+        Platform.objects.create(name='CentOS Linux 7', slug='centos-linux-7', manufacturer=other)
+        with self.assertLogs('netbox_triage.probing', 'WARNING') as logs:
+            facts, changed = apply_probe_result(device, probe_result(device, 'centos7'))
+        self.assertIn('recording the probe result of wrong-maker failed', logs.output[0])
+        self.assertTrue(changed)
+        self.assertEqual(facts.status, ProbeStatusChoices.ERROR)
+        self.assertEqual(facts.error, 'recording the probe result failed: platform: platform CentOS Linux 7 is '
+                                      f'limited to Other maker devices, but this device is a '
+                                      f'{device.device_type.manufacturer}')
+        stored = HostFacts.objects.get(device=device)
+        self.assertEqual((stored.status, stored.facts, stored.os_name, stored.hostkey), ('error', {}, '', ''))
+        self.assertIsNotNone(stored.probed_at)
+        self.assertIsNone(Device.objects.get(pk=device.pk).platform)
+
+    def test_an_unrelated_inconsistency_does_not_cost_the_probe(self):
+        """A device in a rack of another site (legacy data NetBox's edit form would refuse): the probe validates the
+        fields it sets, records its facts and its platform, and leaves the rack to a person."""
         device = create_test_device('in-the-wrong-rack')
         other = Site.objects.create(name='Elsewhere', slug='elsewhere')
         Device.objects.filter(pk=device.pk).update(rack=Rack.objects.create(name='R9', site=other))
         device = Device.objects.get(pk=device.pk)
-        with self.assertLogs('netbox_triage.probing', 'WARNING') as logs:
-            facts, changed = apply_probe_result(device, probe_result(device, 'centos7'))
-        self.assertIn('recording the probe result of in-the-wrong-rack failed', logs.output[0])
-        self.assertTrue(changed)
-        self.assertEqual(facts.status, ProbeStatusChoices.ERROR)
-        self.assertEqual(facts.error, f'recording the probe result failed: rack: Rack R9 does not belong to site '
-                                      f'{device.site}.')
-        stored = HostFacts.objects.get(device=device)
-        self.assertEqual((stored.status, stored.facts, stored.os_name, stored.hostkey), ('error', {}, '', ''))
-        self.assertIsNotNone(stored.probed_at)
-        self.assertFalse(Platform.objects.filter(name='CentOS Linux 7').exists(), 'rolled back with the rest')
-        self.assertIsNone(Device.objects.get(pk=device.pk).platform)
+        facts, _changed = apply_probe_result(device, probe_result(device, 'centos7'))
+        self.assertEqual(facts.status, ProbeStatusChoices.OK, facts.error)
+        stored = Device.objects.get(pk=device.pk)
+        self.assertEqual((stored.platform.name, stored.rack.name), ('CentOS Linux 7', 'R9'))
 
 
 class TargetForTest(TestCase):

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.test import override_settings
 from django.urls import reverse
 
-from dcim.models import Device, Rack, Site
+from dcim.models import Device, Manufacturer, Platform
 from utilities.testing import TestCase, create_test_device, create_test_virtualmachine
 from virtualization.models import VirtualDisk, VirtualMachine
 
@@ -75,10 +75,9 @@ class ProbeRunnerTest(TestCase):
         VirtualDisk.objects.create(virtual_machine=cls.cache, name='root', size=20000)
         VirtualDisk.objects.create(virtual_machine=cls.cache, name='data', size=30000)
         cls.db = create_test_device('db')
-        # NetBox holds it in a rack of another site (written around validation, as old data can be): it cannot
-        # be saved until someone fixes it.
-        rack = Rack.objects.create(name='R9', site=Site.objects.create(name='Elsewhere', slug='elsewhere'))
-        Device.objects.filter(pk=cls.db.pk).update(rack=rack)
+        # The platform its probe derives exists, limited to another manufacturer: NetBox refuses it on this device.
+        Platform.objects.create(name='CentOS Linux 7', slug='centos-linux-7',
+                                manufacturer=Manufacturer.objects.create(name='Other maker', slug='other-maker'))
         cls.behind = create_test_virtualmachine('behind-the-bastion')
         for host, context in ((cls.web, ssh(f'{NET}.1')), (cls.cache, ssh(f'{NET}.2')), (cls.db, ssh(f'{NET}.3')),
                               (cls.behind, ssh(f'{NET}.1', jump=f'{BASTION}:{cls.fleet.port}'))):
@@ -94,7 +93,8 @@ class ProbeRunnerTest(TestCase):
         with self.assertLogs('netbox_triage.probing', 'WARNING') as logs:
             summary = self.probe(self.db, self.web, self.cache)
         self.assertEqual((summary.done, dict(summary.statuses)), (3, {'ok': 2, 'error': 1}), summary.failures)
-        message = f'recording the probe result failed: rack: Rack R9 does not belong to site {self.db.site}.'
+        message = ('recording the probe result failed: platform: platform CentOS Linux 7 is limited to Other maker '
+                   f'devices, but this device is a {self.db.device_type.manufacturer}')
         self.assertEqual(summary.failures, [('db', 'error', message)])
         self.assertIn('recording the probe result of db failed', logs.output[0])
         db = self.facts(self.db)
