@@ -8,6 +8,7 @@ no override: the scope guard must refuse it without a connection attempt (no pac
 import http.cookiejar
 import os
 import re
+import signal
 import subprocess
 import time
 import unittest
@@ -40,13 +41,19 @@ class ProbeEndToEndTest(unittest.TestCase):
         public_key = (INSTANCE / 'ssh' / 'id_ed25519.pub').read_text()
         fleet_hosts = [FleetHost(address=address, port=0, profile=profile, behaviour=behaviour, name=name)
                        for name, (address, profile, behaviour) in HOSTS.items()]
+        # Each process is stopped by a class cleanup registered as soon as it runs: they run even when setUpClass
+        # fails half-way (tearDownClass would not), so no worker of this run outlives it and takes the jobs of the
+        # next one (a stray worker on the same Redis DB runs them with its own configuration and database).
         cls.fleet = FleetServer(fleet_hosts, state_dir=cls.state_dir, authorized_keys=[public_key]).start()
+        cls.addClassCleanup(cls.fleet.stop)
         # And this machine itself, behind a real OpenSSH server.
         cls.sshd = LoopbackSshd(INSTANCE / 'e2e-sshd', public_key).start()
+        cls.addClassCleanup(cls.sshd.stop)
         cls.worker = subprocess.Popen(
             [str(NETBOX), 'rqworker', 'high', 'default', 'low'], env=environment(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
+        cls.addClassCleanup(cls._stop_worker)
         cls.devices = cls._make_hosts()
         # Each run starts from first contact: no facts, no pinned keys.
         netbox('shell', '--no-imports', '-c',
@@ -54,11 +61,16 @@ class ProbeEndToEndTest(unittest.TestCase):
                'HostFacts.objects.filter(device__name__startswith="e2e-").delete()')
 
     @classmethod
-    def tearDownClass(cls):
-        cls.worker.terminate()
-        cls.worker.wait(timeout=30)
-        cls.fleet.stop()
-        cls.sshd.stop()
+    def _stop_worker(cls):
+        """The worker, its scheduler and any work-horse: the whole process group."""
+        try:
+            os.killpg(cls.worker.pid, signal.SIGTERM)
+            cls.worker.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(cls.worker.pid, signal.SIGKILL)
+            cls.worker.wait(timeout=30)
 
     @classmethod
     def _make_hosts(cls):
