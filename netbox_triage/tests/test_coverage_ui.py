@@ -131,6 +131,7 @@ class MonitAgentAPITestCase(
         ])
         cls.update_data = {'device': devices[3].pk}
         cls.bulk_update_data = {'device': None, 'virtual_machine': None}  # unmap in bulk
+        cls.bulk_update_invalid_data = {'device': devices[2].pk, 'virtual_machine': vms[1].pk}  # one host, not two
 
     def test_no_create(self):
         self.add_permissions('netbox_triage.add_monitagent')
