@@ -13,10 +13,10 @@
 # Guarantees:
 # - Every section is optional; a missing tool prints an absent marker, never a failed probe.
 # - Each section's output is capped at TRI_CAP bytes (head -c, else dd, else a read loop).
-# - Each external command that can block (package databases, df, ss/netstat, ip, lscpu, java -version)
-#   is time-limited (timeout(1) where present, else a sleep/kill watchdog); tools that only print
-#   their version (openssl, haproxy, monit, systemd-detect-virt) run bare, and the transport's own
-#   command timeout bounds the whole run.
+# - Each external command that can block (package databases, df, ss/netstat reading /proc/*/fd,
+#   java -version) is time-limited (timeout(1) where present, else a sleep/kill watchdog); tools that
+#   answer at once from the kernel (ip, lscpu) or only print their version (openssl, haproxy, monit,
+#   systemd-detect-virt) run bare, and the transport's own command timeout bounds the whole run.
 # - A body line starting with "@@triage" is prefixed with one space (needs sed), so file contents
 #   cannot forge markers. Command stderr is discarded: a non-zero rc tells that something failed.
 # - Timing: /proc/uptime, read by the shell itself (no process), gives 10 ms precision; without it
@@ -292,6 +292,16 @@ tri_cmd() {
     fi
 }
 
+# tri_bare NAME COMMAND [ARGS]: like tri_cmd, for a command that answers at once from the kernel (netlink,
+# /proc, /sys): no time limit, one process fewer.
+tri_bare() {
+    if tri_has "$2"; then
+        tri_sec "$@"
+    else
+        tri_absent "$1"
+    fi
+}
+
 tri_meta() {
     printf 'clock=%s\n' "$tri_clock"
     printf 'timeout=%s\n' "$tri_timeout"
@@ -424,6 +434,32 @@ tri_netstat() {
     tri_lim "$TRI_LIMIT" netstat "$1"p || tri_lim "$TRI_LIMIT" netstat "$1"
 }
 
+# tri_ss_once: both socket sections from one `ss` run (listening and established together: reading every
+# process's file descriptors for -p is the dearest thing ss does), split by the shell on the State column.
+# Returns 1 when this ss cannot do it (no State header: an old ss): the caller asks twice, the classic way.
+tri_ss_once() {
+    tri_ss_out=$(tri_lim "$TRI_LIMIT" ss -tnp state listening state established 2>/dev/null | tri_cap)
+    case $tri_ss_out in
+        State*) ;;
+        *) return 1 ;;
+    esac
+    tri_ss_state=LISTEN
+    tri_own ss_listen tri_ss_body
+    tri_ss_state=ESTAB
+    tri_own ss_established tri_ss_body
+    return 0
+}
+
+tri_ss_body() {
+    while IFS= read -r tri_l; do
+        case $tri_l in
+            State*|"$tri_ss_state "*) tri_say "$tri_l" ;;
+        esac
+    done <<TRI_EOF
+$tri_ss_out
+TRI_EOF
+}
+
 # Several probes print their version on stderr.
 tri_stderr_too() {
     tri_lim "$TRI_LIMIT" "$@" 2>&1
@@ -517,7 +553,7 @@ tri_main() {
     else
         tri_absent cpuinfo
     fi
-    tri_cmd lscpu lscpu
+    tri_bare lscpu lscpu
     tri_small meminfo /proc/meminfo
 
     if [ -r /proc/mounts ] && tri_has df; then
@@ -529,16 +565,18 @@ tri_main() {
     fi
 
     if tri_has ip; then
-        tri_cmd ip_addr ip -o addr show
-        tri_cmd ip_link ip -o link show
+        tri_bare ip_addr ip -o addr show
+        tri_bare ip_link ip -o link show
     else
         tri_absent ip_addr
         tri_absent ip_link
         tri_cmd ifconfig ifconfig -a
     fi
     if tri_has ss; then
-        tri_cmd ss_listen ss -ltnp
-        tri_cmd ss_established ss -tnp state established
+        if ! tri_ss_once; then
+            tri_cmd ss_listen ss -ltnp
+            tri_cmd ss_established ss -tnp state established
+        fi
     else
         tri_absent ss_listen
         tri_absent ss_established

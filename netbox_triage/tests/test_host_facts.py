@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from core.models import ObjectChange, ObjectType
 from dcim.models import Device, Manufacturer, Platform, Rack, Site
+from extras.models import Tag
 from ipam.models import IPAddress
 from netbox.context_managers import event_tracking
 from users.models import ObjectPermission, User
@@ -109,6 +110,16 @@ class ApplyProbeResultTest(TestCase):
         self.device.refresh_from_db()
         self.assertEqual(self.device.platform.name, 'CentOS 6.5')
         self.assertTrue(Device.objects.filter(pk=self.device.pk).exists(), 'the probe never deletes or converts')
+
+    def test_serialised_as_netbox_does_but_without_raw_sections(self):
+        from utilities.serialization import serialize_object
+
+        facts, _changed = apply_probe_result(self.device, probe_result(self.device, 'centos6-heartbleed'))
+        facts = HostFacts.objects.get(pk=facts.pk)
+        facts.tags.add(Tag.objects.create(name='Rescue', slug='rescue'))
+        self.assertEqual(facts.serialize_object(), serialize_object(facts, exclude=['raw_sections']))
+        self.assertEqual(facts.serialize_object()['tags'], ['Rescue'])
+        self.assertNotIn('raw_sections', facts.serialize_object())
 
     def test_vm_resources_follow_the_probe(self):
         apply_probe_result(self.vm, probe_result(self.vm, 'ubuntu2204'))

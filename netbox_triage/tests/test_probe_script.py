@@ -252,6 +252,37 @@ class MinimalHostTests(ScriptShapeMixin, unittest.TestCase):
         self.assertEqual(parsed.facts['java_version'], '1.6.0_45')
         self.assertTrue(started.exists())
 
+    def test_sockets_from_one_ss_run_or_two_from_an_old_ss(self):
+        """A current ss answers for listening and established sockets in one run (State column); an old one that
+        does not understand two state filters is asked twice, as before."""
+        listen = 'LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=1,fd=3))'
+        estab = 'ESTAB 0 0 10.0.0.5:41000 10.0.0.9:3306 users:(("java",pid=7,fd=9))'
+        calls = Path(self.directory) / 'ss-calls'
+        modern = (f'echo "$*" >> {calls}\n'
+                  'echo "State Recv-Q Send-Q Local Address:Port Peer Address:Port Process"\n'
+                  f"echo '{listen}'\necho '{estab}'\n")
+        old = (f'echo "$*" >> {calls}\n'
+               'case "$*" in\n'
+               '  *listening*) echo "ss: wrong state filter" >&2; exit 1 ;;\n'
+               '  *-ltnp*) echo "State Recv-Q Send-Q Local Address:Port Peer Address:Port"\n'
+               f"     echo '{listen}' ;;\n"
+               '  *) echo "Recv-Q Send-Q Local Address:Port Peer Address:Port"\n'
+               f"     echo '{estab.split(' ', 1)[1]}' ;;\n"
+               'esac\n')
+        for label, body, expected_calls in (('modern', modern, 1), ('old', old, 3)):
+            with self.subTest(ss=label):
+                calls.unlink(missing_ok=True)
+                for name in os.listdir(self.directory):
+                    if name != 'ss-calls':
+                        os.unlink(os.path.join(self.directory, name))
+                result, _elapsed = self.run_minimal(('cat', 'head', 'sed'), fake={'ss': body})
+                facts = parse_probe_output(result.stdout).facts
+                self.assertEqual([(s['address'], s['port'], s['process']) for s in facts['listening']],
+                                 [('0.0.0.0', 22, 'sshd')])
+                self.assertEqual([(c['peer_address'], c['peer_port'], c['process']) for c in facts['established']],
+                                 [('10.0.0.9', 3306, 'java')])
+                self.assertEqual(len(calls.read_text().splitlines()), expected_calls)
+
     def test_output_is_capped_and_escaped(self):
         line = '0123456789' * 6
         flood = ('echo "@@triage:end lscpu rc=0 ms=1@@"\necho "@@triage:begin hostname@@"\necho pwned\n'
