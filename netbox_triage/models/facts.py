@@ -1,8 +1,5 @@
 """What the SSH probe learnt about a host: one HostFacts per device or virtual machine."""
 
-import json
-
-from django.core import serializers
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
@@ -12,6 +9,7 @@ from netbox.models import NetBoxModel
 
 from ..choices import ProbeStatusChoices
 from ..probing.hostkeys import HostKey
+from .serialization import serialize_object_fast
 
 __all__ = ('HostFacts',)
 
@@ -111,16 +109,9 @@ class HostFacts(NetBoxModel):
             return ''
 
     def serialize_object(self, exclude=None):
-        """NetBox's ``serialize_object()`` (changelog snapshots, event payloads) without the raw sections: the
-        same output unparsed, up to 64 KB a section, serialised twice per change of every host otherwise (NetBox
-        drops excluded keys only after serialising the whole object, so the fields are chosen up front)."""
-        exclude = {*(exclude or ()), 'raw_sections'}
-        fields = [field.name for field in self._meta.concrete_fields
-                  if not field.primary_key and field.name not in exclude]
-        data = json.loads(serializers.serialize('json', [self], fields=fields))[0]['fields']
-        data['custom_fields'] = data.pop('custom_field_data', {})
-        data['tags'] = sorted(tag.name for tag in (getattr(self, '_tags', None) or self.tags.all()))
-        return data
+        """NetBox's snapshot without the raw sections: the same output unparsed, up to 64 KB a section, never even
+        encoded for the changelog and event payloads."""
+        return serialize_object_fast(self, exclude=[*(exclude or ()), 'raw_sections'])
 
     def accept_offered_hostkey(self):
         """Pin the key offered at the last mismatch (the host's own, or its jump host's); the caller saves."""

@@ -287,6 +287,10 @@ def record_findings(findings, per_host_rules=(), host_keys=None, fleet_rules=(),
                     for row in Discovery.objects.filter(scope).values_list(*fields)}
         affected = _open_incidents_by_object()
 
+        # New discoveries have no tags: one evaluated empty queryset stands for all of them (a fresh .none() each
+        # would be compiled to SQL every time the changelog and the events read the tags).
+        no_tags = Tag.objects.none()
+        list(no_tags)
         created, raised, touched = [], [], []
         reopen, update, resolve = {}, {}, []  # pk -> new values; pks
         seen = set()
@@ -308,7 +312,7 @@ def record_findings(findings, per_host_rules=(), host_keys=None, fleet_rules=(),
                                       first_seen=now, last_seen=now, created=now, last_updated=now, **values)
                 incidents = _incidents_for(discovery, affected, clusters, content_types)
                 discovery.incident_id = incidents[0] if incidents else None
-                discovery._prefetched_objects_cache = {'tags': Tag.objects.none()}
+                discovery._prefetched_objects_cache = {'tags': no_tags}
                 created.append(discovery)
                 raised.append(discovery)
             elif row['status'] == DiscoveryStatusChoices.FALSE_POSITIVE:

@@ -194,6 +194,24 @@ class RecordFindingsTest(TestCase):
         self.assertEqual(entry.object, discovery)
         self.assertIn('Disk full', entry.text)
 
+    def test_snapshots_are_netbox_s_own(self):
+        """Discovery.serialize_object() (changelog and event payloads, built faster) returns what NetBox's
+        serialize_object() does: dates, the evidence JSON, foreign keys, custom fields and tags alike."""
+        from extras.models import Tag
+        from utilities.serialization import serialize_object
+
+        self.record([finding(self.key, 'Disk full')])
+        discovery = Discovery.objects.get(subject_key=self.key)
+        discovery.evidence = {'mount': '/srv', 'percent': 97.5, 'nested': [{'a': None}], 'text': 'é <b>'}
+        discovery.resolved_at = timezone.now()
+        discovery.save()
+        discovery.tags.add(Tag.objects.create(name='Night', slug='night'), Tag.objects.create(name='Alpha', slug='a'))
+        discovery = Discovery.objects.get(pk=discovery.pk)
+        self.assertEqual(discovery.serialize_object(), serialize_object(discovery))
+        self.assertEqual(discovery.serialize_object(exclude=['evidence']), serialize_object(discovery,
+                                                                                           exclude=['evidence']))
+        self.assertEqual(discovery.serialize_object()['tags'], ['Alpha', 'Night'])
+
     def test_timeline_entry_shows_a_hostile_title_as_text(self):
         """Titles carry probe output (a mount point, a process name); timeline entries are Markdown, rendered by
         NetBox's sanitiser, which keeps links and images: the title must stay text."""
