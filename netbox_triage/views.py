@@ -274,15 +274,7 @@ class IncidentActionView(LoginRequiredMixin, View):
         elif action == 'probe':
             if not may_probe(request.user):
                 return HttpResponseForbidden(PROBE_REFUSED)
-            selection = probe_selection(hosts, request.user)
-            if selection.skipped:
-                level = messages.warning if selection.hosts else messages.error
-                level(request, _('Not probed, as you may not change them: {names}.').format(
-                    names=selection.skipped_names()))
-            if selection.hosts:
-                jobs = enqueue_probe(selection.hosts, user=request.user)
-                messages.success(request, _('Probe of {count} affected host(s) enqueued in {jobs} job(s).').format(
-                    count=len(selection.hosts), jobs=len(jobs)))
+            _enqueue_probe_of(request, hosts, _('Probe of {count} affected host(s) enqueued in {jobs} job(s).'))
         elif action == 'rules':
             if not request.user.has_perm('netbox_triage.add_discovery'):
                 return HttpResponseForbidden('You may not run the rules (netbox_triage.add_discovery).')
@@ -775,6 +767,17 @@ class HostFactsBulkDeleteView(generic.BulkDeleteView):
     table = tables.HostFactsTable
 
 
+def _enqueue_probe_of(request, hosts, done_message):
+    """Probe the hosts of a UI door that the user may probe (probing/access.py), and say which were skipped."""
+    selection = probe_selection(hosts, request.user)
+    if selection.skipped:
+        level = messages.warning if selection.hosts else messages.error
+        level(request, _('Not probed, as you may not change them: {names}.').format(names=selection.skipped_names()))
+    if selection.hosts:
+        jobs = enqueue_probe(selection.hosts, user=request.user)
+        messages.success(request, done_message.format(count=len(selection.hosts), jobs=len(jobs)))
+
+
 class ProbeView(LoginRequiredMixin, View):
     """POST: enqueue a probe of one host ("Probe now") or of the selected/filtered hosts of a list."""
 
@@ -801,15 +804,7 @@ class ProbeView(LoginRequiredMixin, View):
         if not hosts:
             messages.warning(request, _('No hosts selected to probe.'))
             return redirect(return_url)
-        selection = probe_selection(hosts, request.user)
-        if selection.skipped:
-            level = messages.warning if selection.hosts else messages.error
-            level(request, _('Not probed, as you may not change them: {names}.').format(
-                names=selection.skipped_names()))
-        if selection.hosts:
-            jobs = enqueue_probe(selection.hosts, user=request.user)
-            messages.success(request, _('Probe of {count} host(s) enqueued in {jobs} job(s).').format(
-                count=len(selection.hosts), jobs=len(jobs)))
+        _enqueue_probe_of(request, hosts, _('Probe of {count} host(s) enqueued in {jobs} job(s).'))
         return redirect(return_url)
 
 
