@@ -93,11 +93,46 @@ def percentile(values, fraction):
 # --- (a) real sshd ------------------------------------------------------------------------------
 
 
-def start_sshd(tmp: Path, count: int) -> LoopbackSshd:
-    """OpenSSH sshd, as the current user, on ``count`` loopback addresses and one port, accepting ``tmp/client``."""
+# Debian's own start-up files for a new account's shell, what a server's root has unless someone changed them.
+STOCK_DOTFILES = {'.bashrc': Path('/usr/share/base-files/dot.bashrc'),
+                  '.profile': Path('/usr/share/base-files/dot.profile')}
+
+
+def stock_dotfiles_prefix() -> tuple[tuple[str, ...], str]:
+    """An argv prefix that runs sshd in a mount namespace where the login user's ~/.bashrc and ~/.profile are
+    Debian's stock files, and a sentence saying what the sessions get.
+
+    sshd runs every command through the user's login shell, and Debian's bash reads ~/.bashrc when sshd starts it,
+    even for a command. This machine's root has `pyenv init` there (about 160 ms of CPU per session): measured as it
+    is, every tool pays the developer's dotfiles once per host, which is not what a server does. Needs root and
+    util-linux `unshare`; otherwise the sessions run with the dotfiles as they are, and the report says so.
+    """
+    home = Path.home()
+    binds = [(stock, home / name) for name, stock in STOCK_DOTFILES.items()
+             if stock.exists() and (home / name).exists()]
+    if not binds:
+        return (), f'login shell start-up files of {home} as they are (none to replace)'
+    if os.geteuid() != 0 or not shutil.which('unshare'):
+        return (), f'login shell start-up files of {home} as they are (replacing them needs root and unshare)'
+    mounts = ' && '.join(f'mount --bind {stock} {target}' for stock, target in binds)
+    prefix = ('unshare', '--mount', '--propagation', 'private', 'sh', '-c', f'{mounts} && exec "$@"', 'sh')
+    if subprocess.run([*prefix, 'true'], capture_output=True).returncode != 0:
+        return (), f'login shell start-up files of {home} as they are (a private mount namespace was refused)'
+    names = ', '.join(STOCK_DOTFILES)
+    return prefix, (f"login shell start-up files: Debian's stock {names} bind-mounted over {home}'s in sshd's own "
+                    f'mount namespace (`--dotfiles as-is` keeps them)')
+
+
+def start_sshd(tmp: Path, count: int, dotfiles: str = 'stock') -> tuple[LoopbackSshd, str]:
+    """OpenSSH sshd, as the current user, on ``count`` loopback addresses and one port, accepting ``tmp/client``;
+    returns it with a sentence on the login shell's start-up files (see ``stock_dotfiles_prefix``)."""
     keygen(tmp / 'client')
     addresses = [f'{SSH_NET}.{n}' for n in range(1, count + 1)]
-    return LoopbackSshd(tmp, (tmp / 'client.pub').read_text(), addresses=addresses, options=('LogLevel ERROR',)).start()
+    prefix, login_shell = stock_dotfiles_prefix() if dotfiles == 'stock' else (
+        (), f'login shell start-up files of {Path.home()} as they are (`--dotfiles as-is`)')
+    sshd = LoopbackSshd(tmp, (tmp / 'client.pub').read_text(), addresses=addresses, options=('LogLevel ERROR',),
+                        command_prefix=prefix)
+    return sshd.start(), login_shell
 
 
 def time_run_many(sshd: LoopbackSshd, script: bytes, concurrency: int) -> dict:
@@ -208,14 +243,15 @@ def time_ansible(sshd: LoopbackSshd, ansible: str) -> dict:
             'rc': completed.returncode, 'stderr': completed.stderr.decode(errors='replace')[-500:]}
 
 
-def part_a(count: int, rounds: int, with_asyncssh: bool) -> dict:
+def part_a(count: int, rounds: int, with_asyncssh: bool, dotfiles: str = 'stock') -> dict:
     tmp = Path(tempfile.mkdtemp(prefix='triage-bench-sshd-'))
-    sshd = start_sshd(tmp, count)
+    sshd, login_shell = start_sshd(tmp, count, dotfiles)
     ansible = ensure_ansible()
     asyncssh = ensure_asyncssh() if with_asyncssh else None
     script = SCRIPT_PATH.read_bytes() if SCRIPT_PATH.exists() else TINY_SCRIPT
     report = {'hosts': count, 'script_bytes': len(script), 'script': 'probing/script.sh' if SCRIPT_PATH.exists()
-              else 'tiny', 'ansible': bool(ansible), 'rounds': rounds, 'runs': {}}
+              else 'tiny', 'ansible': bool(ansible), 'rounds': rounds, 'login_shell': login_shell, 'user': 'root',
+              'runs': {}}
     try:
         # Warm up every tool once (page cache, .pyc files), then alternate them so drift hits all alike.
         time_run_many(sshd, TINY_SCRIPT, count)
@@ -344,14 +380,14 @@ def part_b(hosts: int, latency: float, concurrency: int, timeout: float) -> dict
 # --- report ---------------------------------------------------------------------------------------
 
 
-def render(a: dict | None, b: dict | None, notes: list[str]) -> str:
+def render(a: dict | None, b: dict | None, notes: list[str], load: str = LOAD_AT_START) -> str:
     lines = [
         '# Probe transport benchmark',
         '',
         f'Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, '
         f'{subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()}. '
         f'Generated by `bench/probe_transport.py` on {time.strftime("%Y-%m-%d %H:%M")}; load average at start '
-        f'{LOAD_AT_START}.',
+        f'{load}.',
         '',
     ]
     if a:
@@ -364,7 +400,8 @@ def render(a: dict | None, b: dict | None, notes: list[str]) -> str:
             f'16 ListenAddress each (MAX_LISTEN_SOCKS in sshd), MaxStartups 200. '
             f'"script" is `probing/{SCRIPT_PATH.name}` ({a["script_bytes"]} bytes, it runs on the host too); '
             f'"tiny" is a one-line script that isolates the transport. Median of {a["rounds"]} rounds after a '
-            f'warm-up; CPU is the client side only (our process, or the ssh/ansible processes).',
+            f'warm-up; CPU is the client side only (our process, or the ssh/ansible processes). Sessions log in as '
+            f'{a.get("user", "root")}; {a.get("login_shell", "login shell start-up files as they are")}.',
             '',
             '| payload | tool | wall (s) | client CPU per host (ms) | vs plain ssh |',
             '|---|---|---:|---:|---:|',
@@ -387,10 +424,10 @@ def render(a: dict | None, b: dict | None, notes: list[str]) -> str:
                 f'({cpu["script/ssh"] / cpu["script/run_many"]:.1f}x more), Ansible {cpu["script/ansible"]:.1f} ms '
                 f'({cpu["script/ansible"] / cpu["script/run_many"]:.1f}x more)',
                 f'- where the wall time goes: here the {a["hosts"]} "hosts" share the {os.cpu_count()} CPUs with the '
-                f'client, and sshd plus the work on the host dominate. run_many itself used '
-                f'{client_share * 100:.0f} % of the CPU time available during its run, so no client could make '
-                f'Ansible {3:d}x slower on this machine; against remote hosts the client side is what is shared, '
-                f'and there Ansible spends {cpu["script/ansible"] / cpu["script/run_many"]:.0f}x more CPU per host.',
+                f'client, and sshd plus the work on the host dominate: run_many itself used '
+                f'{client_share * 100:.0f} % of the CPU time available during its run. Against remote hosts the '
+                f'client side is what is shared, and there Ansible spends '
+                f'{cpu["script/ansible"] / cpu["script/run_many"]:.0f}x more CPU per host.',
             ]
         else:
             lines.append('- Ansible: not measured (ansible-core could not be installed)')
@@ -474,6 +511,8 @@ def main() -> int:
     parser.add_argument('--timeout', type=float, default=5.0)
     parser.add_argument('--out', default=str(OUT))
     parser.add_argument('--note', action='append', default=[])
+    parser.add_argument('--dotfiles', choices=('stock', 'as-is'), default='stock',
+                        help="(a): the login user's ~/.bashrc and ~/.profile: Debian's stock ones (default), or as is")
     parser.add_argument('--asyncssh', action='store_true', help='(a): also measure an asyncssh client')
     parser.add_argument('--render', metavar='JSON', help='only re-render the report from a saved JSON')
     # Internal: the client half of part (b).
@@ -488,7 +527,8 @@ def main() -> int:
         return 0
     if args.render:
         saved = json.loads(Path(args.render).read_text())
-        Path(args.out).write_text(render(saved['a'], saved['b'], list(args.note) + saved.get('notes', [])))
+        Path(args.out).write_text(render(saved['a'], saved['b'], list(args.note) + saved.get('notes', []),
+                                            saved.get('load', '?')))
         return 0
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -498,7 +538,7 @@ def main() -> int:
         if not os.path.exists(SSHD):
             notes.append(f'(a) skipped: {SSHD} is not installed (apt-get install openssh-server)')
         else:
-            a = part_a(args.ssh_hosts, args.rounds, args.asyncssh)
+            a = part_a(args.ssh_hosts, args.rounds, args.asyncssh, args.dotfiles)
             if not a['ansible']:
                 notes.append('(a) ansible-core could not be installed; Ansible was not measured')
     if args.part in ('b', 'all'):

@@ -39,11 +39,12 @@ class LoopbackSshd:
 
     ``host_keys``: key types to create and serve (``host_<type>`` in ``directory``); ``options``: sshd_config
     lines that come before the defaults (e.g. ``LogLevel VERBOSE``). ``start()`` waits until every process
-    accepts.
+    accepts. ``command_prefix``: argv that runs sshd (and must exec it, keeping its pid), e.g. ``unshare`` to give
+    it a mount namespace of its own.
     """
 
     def __init__(self, directory, authorized_keys, addresses=('127.0.0.1',), port=None, host_keys=('ed25519',),
-                 options=()):
+                 options=(), command_prefix=()):
         for address in addresses:
             if not ipaddress.ip_address(address).is_loopback:
                 raise ValueError(f'{address} is not a loopback address')
@@ -53,6 +54,7 @@ class LoopbackSshd:
         self.authorized_keys = authorized_keys
         self.host_keys = host_keys
         self.options = list(options)
+        self.command_prefix = list(command_prefix)
         self.processes = []
         self._logs = []
 
@@ -95,8 +97,8 @@ class LoopbackSshd:
             ]))
             log = open(self.dir / f'sshd.{number}.log', 'wb')
             self._logs.append(log)
-            self.processes.append(subprocess.Popen([SSHD, '-D', '-e', '-f', str(config)], stdout=log,
-                                                   stderr=subprocess.STDOUT))
+            self.processes.append(subprocess.Popen([*self.command_prefix, SSHD, '-D', '-e', '-f', str(config)],
+                                                   stdout=log, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + 10
         for number, group in enumerate(groups):
             while True:
