@@ -43,13 +43,31 @@ def _text(value, limit):
     return clean(value, limit) or ''
 
 
+def _new_facts(host):
+    lookup = {'device': host} if isinstance(host, Device) else {'virtual_machine': host}
+    facts = HostFacts(**lookup)
+    facts._prefetched_objects_cache = {'tags': Tag.objects.none()}  # a new row has none: no query to say so
+    return facts
+
+
 def _facts_for(host):
     lookup = {'device': host} if isinstance(host, Device) else {'virtual_machine': host}
-    facts = HostFacts.objects.select_for_update().filter(**lookup).first()
-    if facts is None:
-        facts = HostFacts(**lookup)
-        facts._prefetched_objects_cache = {'tags': Tag.objects.none()}  # a new row has none: no query to say so
-    return facts
+    return HostFacts.objects.select_for_update().filter(**lookup).first() or _new_facts(host)
+
+
+def _facts_for_many(hosts):
+    """Each host's HostFacts, locked, in at most two statements (devices, VMs) instead of one per host; a new,
+    unsaved record for a host that has none."""
+    ids = {'device': [], 'virtual_machine': []}
+    for host in hosts:
+        ids['device' if isinstance(host, Device) else 'virtual_machine'].append(host.pk)
+    found = {}
+    for field, pks in ids.items():
+        if pks:
+            for facts in HostFacts.objects.select_for_update().filter(**{f'{field}__in': pks}).order_by('pk'):
+                found[(field, getattr(facts, f'{field}_id'))] = facts
+    return [found.get(('device' if isinstance(host, Device) else 'virtual_machine', host.pk)) or _new_facts(host)
+            for host in hosts]
 
 
 def _columns(facts):
@@ -171,7 +189,10 @@ def _validate_probe_fields(host, original):
     changed = [name for name in PROBE_FIELDS if hasattr(host, name) and
                getattr(host, f'{name}_id' if name == 'platform' else name) !=
                getattr(original, f'{name}_id' if name == 'platform' else name)]
-    host.clean_fields(exclude=[f.name for f in host._meta.concrete_fields if f.name not in changed])
+    # The platform is one this transaction found or created (its row exists: no query to ask again, and a
+    # platform deleted meanwhile fails the save on its foreign key, which records the host on its own).
+    host.clean_fields(exclude=[f.name for f in host._meta.concrete_fields if f.name not in changed or
+                               f.name == 'platform'])
     platform = host.platform if 'platform' in changed and host.platform_id else None
     if platform is not None and platform.manufacturer_id and isinstance(host, Device) and \
             platform.manufacturer_id != host.device_type.manufacturer_id:
@@ -196,28 +217,33 @@ def apply_probe_result(host, result, *, raw_section_max_bytes=64 * 1024, now=Non
         return _record_failure(host, result, f'recording the probe result failed: {_describe(exc)}', now), True
 
 
-def apply_probe_results(pairs, *, raw_section_max_bytes=64 * 1024, now=None, user=None):
+def apply_probe_results(pairs, *, raw_section_max_bytes=64 * 1024, now=None, user=None, platforms=None):
     """Record several (host, result) pairs in one transaction; returns [(HostFacts, changed)] in their order.
 
     NetBox does work per committed transaction that changed a searchable object (it enqueues a job to re-index
     it): on a first probe, where every host's platform changes, that was a third of the time. If any host cannot
     be recorded, the batch is rolled back and every pair recorded on its own (``apply_probe_result``), so one
     host's trouble is still its own. A killed worker loses the uncommitted batch, never half of a host.
+    `platforms` ({name: Platform}) carries the platforms found or created from one batch to the next of a job;
+    it is emptied when a batch fails (a platform created in it was rolled back).
     """
     now = now or timezone.now()
     pairs = list(pairs)
+    platforms = {} if platforms is None else platforms
     # A failed batch leaves its in-memory changes on the hosts (a platform assigned, VM resources): the one-by-one
     # pass starts again from copies taken before.
     untouched = [(copy.copy(host), result) for host, result in pairs]
     try:
         with transaction.atomic():
             # No savepoint per host: NetBox keeps one re-index batch per savepoint scope.
-            platforms = {}
-            return [_apply(host, result, raw_section_max_bytes, now, user, savepoint=False, platforms=platforms)
-                    for host, result in pairs]
+            records = _facts_for_many([host for host, _result in pairs])
+            return [_apply(host, result, raw_section_max_bytes, now, user, savepoint=False, platforms=platforms,
+                           record=record)
+                    for (host, result), record in zip(pairs, records)]
     except JobTimeoutException:
         raise
     except Exception:
+        platforms.clear()
         logger.info('recording %d probe results together failed; recording them one by one', len(pairs),
                     exc_info=True)
     return [apply_probe_result(host, result, raw_section_max_bytes=raw_section_max_bytes, now=now, user=user)
@@ -276,9 +302,9 @@ def _record_failure(host, result, message, now):
     return record
 
 
-def _apply(host, result, raw_section_max_bytes, now, user, savepoint=True, platforms=None):
+def _apply(host, result, raw_section_max_bytes, now, user, savepoint=True, platforms=None, record=None):
     with transaction.atomic(savepoint=savepoint):
-        record = _facts_for(host)
+        record = record or _facts_for(host)
         # What they were, for the changelog's pre-change snapshot: taken only when a change-logged save follows
         # (serialising the facts JSON and the tags costs more than the rest of an unchanged host's write).
         original_record, original_host = copy.copy(record), copy.copy(host)
@@ -330,9 +356,13 @@ def _apply(host, result, raw_section_max_bytes, now, user, savepoint=True, platf
         if changed:
             if record.pk:
                 record._prechange_snapshot = _snapshot_of(original_record)
+            for name, value in stamps.items():  # saved with the change: no second statement for them
+                setattr(record, name, value)
             # HostFacts is one per host by its database constraints (and the row lock above): no unique queries;
-            # the facts and raw sections are built JSON-ready here (validating them would serialise them again).
-            record.full_clean(exclude=['facts', 'raw_sections'], validate_unique=False, validate_constraints=False)
+            # its host is the row this job loaded (no query to ask whether it exists); the facts and raw sections
+            # are built JSON-ready here (validating them would serialise them again).
+            record.full_clean(exclude=['facts', 'raw_sections', 'device', 'virtual_machine'], validate_unique=False,
+                              validate_constraints=False)
             record.save()
         else:
             # Only readings moved (uptime, free space, timings, ephemeral ports): stored without a changelog entry.
@@ -340,11 +370,11 @@ def _apply(host, result, raw_section_max_bytes, now, user, savepoint=True, platf
                 stamps['facts'] = record.facts
             if record.raw_sections != before_raw:
                 stamps['raw_sections'] = record.raw_sections
+            HostFacts.objects.filter(pk=record.pk).update(**stamps)
+            for name, value in stamps.items():
+                setattr(record, name, value)
         if host_changed:
             host._prechange_snapshot = _snapshot_of(original_host)
             _validate_probe_fields(host, original_host)
             host.save()
-        HostFacts.objects.filter(pk=record.pk).update(**stamps)
-        for name, value in stamps.items():
-            setattr(record, name, value)
     return record, changed or host_changed

@@ -186,6 +186,7 @@ class _BatchWriter:
     def __init__(self, record, user, on_progress=None):
         self.record, self.user, self.on_progress = record, user, on_progress
         self.pending, self.since = [], None
+        self.platforms = {}  # shared by the batches of one run (apply_probe_results empties it when one fails)
 
     def add(self, host, result):
         if not self.pending:
@@ -199,7 +200,7 @@ class _BatchWriter:
             return
         pending, self.pending = self.pending, []
         outcomes = apply_probe_results(pending, raw_section_max_bytes=get_setting('raw_section_max_bytes'),
-                                       user=self.user)
+                                       user=self.user, platforms=self.platforms)
         for (host, _result), (facts, changed) in zip(pending, outcomes):
             self.record(host, facts, changed)
         if self.on_progress:

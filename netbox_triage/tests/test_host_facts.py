@@ -12,7 +12,9 @@ from importlib.resources import files
 from unittest import mock
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.test import TestCase, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,7 +30,7 @@ from virtualization.models import VirtualDisk, VirtualMachine
 
 from netbox_triage.choices import ProbeStatusChoices
 from netbox_triage.models import HostFacts
-from netbox_triage.probing.apply import apply_probe_result
+from netbox_triage.probing.apply import apply_probe_result, apply_probe_results
 from netbox_triage.probing.changes import stable_facts
 from netbox_triage.probing.facts import parse_probe_output
 from netbox_triage.probing.runner import probe_script
@@ -383,6 +385,68 @@ class RecordingFailureTest(TestCase):
         self.assertEqual(facts.status, ProbeStatusChoices.OK, facts.error)
         stored = Device.objects.get(pk=device.pk)
         self.assertEqual((stored.platform.name, stored.rack.name), ('CentOS Linux 7', 'R9'))
+
+
+class BatchedRecordingTest(TestCase):
+    """Several hosts in one transaction (what a probe job does): the statements a batch needs do not grow with its
+    hosts where NetBox does not make them, and a failed batch leaves nothing behind for the next one."""
+
+    @staticmethod
+    def statements(queries, prefix):
+        return [q['sql'] for q in queries.captured_queries if q['sql'].startswith(prefix)]
+
+    def test_a_batch_reads_and_locks_its_facts_in_one_statement_per_kind(self):
+        hosts = [create_test_device(f'dev-{n}') for n in range(3)] + [create_test_virtualmachine(f'vm-{n}')
+                                                                       for n in range(3)]
+        apply_probe_results([(host, probe_result(host, 'debian12')) for host in hosts])
+        with CaptureQueriesContext(connection) as queries:
+            outcomes = apply_probe_results([(host, probe_result(host, 'debian12', hostkey_first_use=False))
+                                            for host in hosts])
+        self.assertEqual([(facts.status, changed) for facts, changed in outcomes], [('ok', False)] * 6)
+        reads = self.statements(queries, 'SELECT "netbox_triage_hostfacts"')
+        self.assertEqual(len(reads), 2, reads)
+        self.assertTrue(all(sql.endswith('FOR UPDATE') for sql in reads), reads)
+        self.assertEqual(len(self.statements(queries, 'UPDATE "netbox_triage_hostfacts"')), 6)
+
+    def test_a_changed_record_carries_its_probe_times_in_its_own_save(self):
+        vm = create_test_virtualmachine('one-write')
+        now = timezone.now()
+        with CaptureQueriesContext(connection) as queries:
+            [(facts, changed)] = apply_probe_results([(vm, probe_result(vm, 'debian12'))], now=now)
+        self.assertTrue(changed)
+        self.assertEqual(len(self.statements(queries, 'INSERT INTO "netbox_triage_hostfacts"')), 1)
+        self.assertEqual(self.statements(queries, 'UPDATE "netbox_triage_hostfacts"'), [])
+        stored = HostFacts.objects.get(pk=facts.pk)
+        self.assertEqual((stored.probed_at, stored.last_ok_at, stored.duration_ms), (now, now, 120))
+
+    def test_platforms_found_in_one_batch_serve_the_next(self):
+        first, second = create_test_device('first'), create_test_device('second')
+        platforms = {}
+        apply_probe_results([(first, probe_result(first, 'centos7'))], platforms=platforms)
+        self.assertEqual(list(platforms), ['CentOS Linux 7'])
+        with CaptureQueriesContext(connection) as queries:
+            [(facts, _changed)] = apply_probe_results([(second, probe_result(second, 'centos7'))],
+                                                      platforms=platforms)
+        self.assertEqual(facts.status, ProbeStatusChoices.OK, facts.error)
+        self.assertEqual(self.statements(queries, 'SELECT "dcim_platform"'), [])
+        self.assertEqual(Device.objects.get(pk=second.pk).platform, platforms['CentOS Linux 7'])
+
+    def test_a_failed_batch_forgets_the_platforms_it_created(self):
+        """The Debian platform the first host needed was created inside the batch the second host made fail: it
+        was rolled back with it, so it must not be handed to the next batch."""
+        good, refused, later = (create_test_device(name) for name in ('good', 'refused', 'later'))
+        other = Manufacturer.objects.create(name='Other maker', slug='other-maker')
+        Platform.objects.create(name='CentOS Linux 7', slug='centos-linux-7', manufacturer=other)
+        platforms = {}
+        with self.assertLogs('netbox_triage.probing', 'INFO'):
+            outcomes = apply_probe_results([(good, probe_result(good, 'debian12')),
+                                            (refused, probe_result(refused, 'centos7'))], platforms=platforms)
+        self.assertEqual([facts.status for facts, _changed in outcomes], ['ok', 'error'])
+        self.assertEqual(platforms, {})
+        debian = Device.objects.get(pk=good.pk).platform  # created again by the host-by-host pass
+        [(facts, _changed)] = apply_probe_results([(later, probe_result(later, 'debian12'))], platforms=platforms)
+        self.assertEqual(facts.status, ProbeStatusChoices.OK, facts.error)
+        self.assertEqual(Device.objects.get(pk=later.pk).platform, debian)
 
 
 class TargetForTest(TestCase):
