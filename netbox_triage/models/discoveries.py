@@ -10,6 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.choices import ObjectChangeActionChoices
+from netbox.config import get_config
 from netbox.models import PrimaryModel
 from utilities.querysets import RestrictedQuerySet
 
@@ -145,6 +147,27 @@ class Discovery(PrimaryModel):
     def serialize_object(self, exclude=None):
         """NetBox's snapshot, built faster (models/serialization.py): the rules record thousands at once."""
         return serialize_object_fast(self, exclude=exclude or ())
+
+    def to_objectchange(self, action):
+        """NetBox's change record (``ChangeLoggingMixin.to_objectchange``, compared field by field in the tests), with
+        the object's type and id set as plain columns: the generic relation's setter looks the content type up
+        through a new copy of its manager for every object, a tenth of a first run of the rules at 10,000 hosts."""
+        from core.models import ObjectChange  # as NetBox does: core.models imports the plugin machinery
+
+        exclude = ['last_updated'] if get_config().CHANGELOG_SKIP_EMPTY_CHANGES else []
+        objectchange = ObjectChange(
+            changed_object_type=ContentType.objects.get_for_model(self),
+            changed_object_id=self.pk,
+            object_repr=str(self)[:200],
+            action=action,
+            message=self._changelog_message or '',
+        )
+        if hasattr(self, '_prechange_snapshot'):
+            objectchange.prechange_data = self._prechange_snapshot
+        if action in (ObjectChangeActionChoices.ACTION_CREATE, ObjectChangeActionChoices.ACTION_UPDATE):
+            self._postchange_snapshot = self.serialize_object(exclude=exclude)
+            objectchange.postchange_data = self._postchange_snapshot
+        return objectchange
 
     def __str__(self):
         return self.title

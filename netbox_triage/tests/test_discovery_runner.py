@@ -212,6 +212,27 @@ class RecordFindingsTest(TestCase):
                                                                                            exclude=['evidence']))
         self.assertEqual(discovery.serialize_object()['tags'], ['Alpha', 'Night'])
 
+    def test_change_records_are_netbox_s_own(self):
+        """Discovery.to_objectchange() (the object's type and id set as columns) builds the record NetBox's own
+        method does, for every action, with and without a pre-change snapshot and a changelog message."""
+        from netbox.models.features import ChangeLoggingMixin
+
+        self.record([finding(self.key, 'Disk full')])
+        discovery = Discovery.objects.get(subject_key=self.key)
+        fields = ('changed_object_type_id', 'changed_object_id', 'related_object_type_id', 'related_object_id',
+                  'object_repr', 'action', 'message', 'prechange_data', 'postchange_data', 'user_id', 'request_id')
+        for action in ('create', 'update', 'delete'):
+            for prepare in ((lambda d: None), (lambda d: d.snapshot()),
+                            (lambda d: setattr(d, '_changelog_message', 'by the rules'))):
+                ours, theirs = Discovery.objects.get(pk=discovery.pk), Discovery.objects.get(pk=discovery.pk)
+                prepare(ours), prepare(theirs)
+                mine, netbox = ours.to_objectchange(action), ChangeLoggingMixin.to_objectchange(theirs, action)
+                with self.subTest(action=action):
+                    self.assertEqual({f: getattr(mine, f) for f in fields}, {f: getattr(netbox, f) for f in fields})
+                    self.assertEqual(mine.changed_object, discovery)
+                    self.assertEqual(getattr(ours, '_postchange_snapshot', None),
+                                     getattr(theirs, '_postchange_snapshot', None))
+
     def test_timeline_entry_shows_a_hostile_title_as_text(self):
         """Titles carry probe output (a mount point, a process name); timeline entries are Markdown, rendered by
         NetBox's sanitiser, which keeps links and images: the title must stay text."""
