@@ -43,31 +43,29 @@ def _text(value, limit):
     return clean(value, limit) or ''
 
 
+def _host_field(host):
+    """The HostFacts foreign key that points at `host`: 'device' or 'virtual_machine'."""
+    return 'device' if isinstance(host, Device) else 'virtual_machine'
+
+
 def _new_facts(host):
-    lookup = {'device': host} if isinstance(host, Device) else {'virtual_machine': host}
-    facts = HostFacts(**lookup)
+    facts = HostFacts(**{_host_field(host): host})
     facts._prefetched_objects_cache = {'tags': Tag.objects.none()}  # a new row has none: no query to say so
     return facts
 
 
-def _facts_for(host):
-    lookup = {'device': host} if isinstance(host, Device) else {'virtual_machine': host}
-    return HostFacts.objects.select_for_update().filter(**lookup).first() or _new_facts(host)
-
-
-def _facts_for_many(hosts):
+def _facts_for(hosts):
     """Each host's HostFacts, locked, in at most two statements (devices, VMs) instead of one per host; a new,
     unsaved record for a host that has none."""
-    ids = {'device': [], 'virtual_machine': []}
+    pks = {'device': [], 'virtual_machine': []}
     for host in hosts:
-        ids['device' if isinstance(host, Device) else 'virtual_machine'].append(host.pk)
+        pks[_host_field(host)].append(host.pk)
     found = {}
-    for field, pks in ids.items():
-        if pks:
-            for facts in HostFacts.objects.select_for_update().filter(**{f'{field}__in': pks}).order_by('pk'):
+    for field, ids in pks.items():
+        if ids:
+            for facts in HostFacts.objects.select_for_update().filter(**{f'{field}__in': ids}).order_by('pk'):
                 found[(field, getattr(facts, f'{field}_id'))] = facts
-    return [found.get(('device' if isinstance(host, Device) else 'virtual_machine', host.pk)) or _new_facts(host)
-            for host in hosts]
+    return [found.get((_host_field(host), host.pk)) or _new_facts(host) for host in hosts]
 
 
 def _columns(facts):
@@ -236,7 +234,7 @@ def apply_probe_results(pairs, *, raw_section_max_bytes=64 * 1024, now=None, use
     try:
         with transaction.atomic():
             # No savepoint per host: NetBox keeps one re-index batch per savepoint scope.
-            records = _facts_for_many([host for host, _result in pairs])
+            records = _facts_for([host for host, _result in pairs])
             return [_apply(host, result, raw_section_max_bytes, now, user, savepoint=False, platforms=platforms,
                            record=record)
                     for (host, result), record in zip(pairs, records)]
@@ -282,7 +280,7 @@ def _record_failure(host, result, message, now):
     """Write `message` as the host's `error` in a transaction of its own; the last good facts stay."""
     try:
         with transaction.atomic():
-            record = _facts_for(host)
+            [record] = _facts_for([host])
             if record.pk:
                 record.snapshot()
             record.status = ProbeStatusChoices.ERROR
@@ -295,8 +293,7 @@ def _record_failure(host, result, message, now):
         raise
     except Exception:
         logger.exception('recording the failure of %s failed too', host)
-        lookup = {'device': host} if isinstance(host, Device) else {'virtual_machine': host}
-        return HostFacts(status=ProbeStatusChoices.ERROR, error=_text(message, 2000), **lookup)
+        return HostFacts(status=ProbeStatusChoices.ERROR, error=_text(message, 2000), **{_host_field(host): host})
     for name, value in stamps.items():
         setattr(record, name, value)
     return record
@@ -304,7 +301,8 @@ def _record_failure(host, result, message, now):
 
 def _apply(host, result, raw_section_max_bytes, now, user, savepoint=True, platforms=None, record=None):
     with transaction.atomic(savepoint=savepoint):
-        record = record or _facts_for(host)
+        if record is None:
+            [record] = _facts_for([host])
         # What they were, for the changelog's pre-change snapshot: taken only when a change-logged save follows
         # (serialising the facts JSON and the tags costs more than the rest of an unchanged host's write).
         original_record, original_host = copy.copy(record), copy.copy(host)
@@ -353,11 +351,12 @@ def _apply(host, result, raw_section_max_bytes, now, user, savepoint=True, platf
         changed = (not record.pk or any(getattr(record, name) != value for name, value in before.items())
                    or stable_facts(record.facts) != stable_facts(before_facts))
         stamps = _stamp(record, result, now)
+        for name, value in stamps.items():
+            setattr(record, name, value)
         if changed:
             if record.pk:
                 record._prechange_snapshot = _snapshot_of(original_record)
-            for name, value in stamps.items():  # saved with the change: no second statement for them
-                setattr(record, name, value)
+            # The probe times are saved with the change: no second statement for them.
             # HostFacts is one per host by its database constraints (and the row lock above): no unique queries;
             # its host is the row this job loaded (no query to ask whether it exists); the facts and raw sections
             # are built JSON-ready here (validating them would serialise them again).
@@ -371,8 +370,6 @@ def _apply(host, result, raw_section_max_bytes, now, user, savepoint=True, platf
             if record.raw_sections != before_raw:
                 stamps['raw_sections'] = record.raw_sections
             HostFacts.objects.filter(pk=record.pk).update(**stamps)
-            for name, value in stamps.items():
-                setattr(record, name, value)
         if host_changed:
             host._prechange_snapshot = _snapshot_of(original_host)
             _validate_probe_fields(host, original_host)
