@@ -29,7 +29,7 @@ every statement Django sends and times the job's phases without touching the plu
 runs the bare `netbox rqworker` instead: no queries, no phases). Only loopback addresses are used.
 
     NETBOX_ROOT=/work/main/.netbox .venv/bin/python bench/probe_job.py [--hosts 2000] [--concurrency N]
-        [--chunk-size N] [--fleet-profile mix|NAME] [--no-doc] [--keep-db] [--job-profile]
+        [--chunk-size N] [--in-process] [--fleet-profile mix|NAME] [--no-doc] [--keep-db] [--job-profile]
 
 docs/benchmarks.md is written (between its markers) only by a run at the bar's size (2,000 hosts, 50 ms).
 """
@@ -75,6 +75,7 @@ PROBE_JOB = 'Triage probe'
 FLEET_RULES_JOB = 'Triage rules (fleet, after probe)'
 JOB_LOG_ENV = 'TRIAGE_BENCH_JOB_LOG'
 JOB_PROFILE_ENV = 'TRIAGE_BENCH_JOB_PROFILE'
+PROBER = 'triage-probe'  # probing/forked.PROCESS_NAME: the name a probe job's forked SSH child gives itself
 
 
 def log(message):
@@ -218,6 +219,7 @@ def worker_main(queues):
                 profiler.start, profiler.stop = profiler.enable, profiler.disable
             profiler.start()
         usage, queries, started = resource.getrusage(resource.RUSAGE_SELF), counter['queries'], time.time()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the forked prober, once reaped
         try:
             return original_handle(cls, job, *args, **kwargs)
         finally:
@@ -238,6 +240,7 @@ def worker_main(queues):
                     stats.sort_stats('tottime').print_stats(30)
                     path.write_text(buffer.getvalue())
             after = resource.getrusage(resource.RUSAGE_SELF)
+            after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
             if job_log:
                 status = Path('/proc/self/status').read_text()
                 hwm = int(re.search(r'VmHWM:\s+(\d+)', status).group(1))
@@ -245,6 +248,8 @@ def worker_main(queues):
                     'job': job.pk, 'runner': cls.__name__, 'pid': os.getpid(), 'started': started, 'ended': ended,
                     'queries': counter['queries'] - queries,
                     'cpu_seconds': after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime,
+                    'prober_cpu_seconds': (after_children.ru_utime + after_children.ru_stime
+                                           - children.ru_utime - children.ru_stime),
                     'vmhwm_mb': hwm / 1024, 'phases': {name: dict(figure) for name, figure in phases.items()},
                 }
                 with open(job_log, 'a') as stream:
@@ -267,7 +272,9 @@ def _proc_status(pid):
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     figures = dict(re.findall(r'^(VmHWM|VmRSS):\s+(\d+)', text, re.M))
-    return {'pgrp': int(stat[2]), 'hwm': int(figures.get('VmHWM', 0)), 'rss': int(figures.get('VmRSS', 0))}
+    name = re.search(r'^Name:\s+(.*)$', text, re.M)
+    return {'pgrp': int(stat[2]), 'hwm': int(figures.get('VmHWM', 0)), 'rss': int(figures.get('VmRSS', 0)),
+            'comm': name.group(1).strip() if name else ''}
 
 
 def _pss(pid):
@@ -317,6 +324,7 @@ class Sampler(threading.Thread):
         self.worker_pid, self.interval = worker_pid, interval
         self.stopping = threading.Event()
         self.horses = {}  # pid -> {'first': t, 'last': t, 'hwm_kb': peak}
+        self.probers = {}  # the horses' forked probers (probing/forked.py), the same way
         self.worker_hwm_kb = 0
         self.tree_pss_peak_kb = 0
 
@@ -333,13 +341,15 @@ class Sampler(threading.Thread):
                     continue
                 if pid == self.worker_pid:
                     self.worker_hwm_kb = max(self.worker_hwm_kb, status['hwm'])
-                elif status['pgrp'] == pid:
-                    horse = self.horses.setdefault(pid, {'first': now, 'last': now, 'hwm_kb': 0})
-                    horse['last'] = now
-                    horse['hwm_kb'] = max(horse['hwm_kb'], status['hwm'])
+                elif status['pgrp'] == pid or status['comm'] == PROBER:
+                    seen = (self.horses if status['pgrp'] == pid else self.probers).setdefault(
+                        pid, {'first': now, 'last': now, 'hwm_kb': 0})
+                    seen['last'] = now
+                    seen['hwm_kb'] = max(seen['hwm_kb'], status['hwm'])
 
-    def horses_between(self, start, end):
-        return [h for h in self.horses.values() if h['last'] >= start and h['first'] <= end]
+    def horses_between(self, start, end, probers=False):
+        return [h for h in (self.probers if probers else self.horses).values()
+                if h['last'] >= start and h['first'] <= end]
 
     def stop(self):
         self.stopping.set()
@@ -620,8 +630,11 @@ def run_batch(label, hosts, env, sampler, fleet, tmp, wait_timeout):
             'queued_seconds': (job.started - first_created).total_seconds(),
             'seconds': (job.completed - job.started).total_seconds(),
             'queries': record.get('queries'), 'cpu_seconds': record.get('cpu_seconds'),
+            'prober_cpu_seconds': record.get('prober_cpu_seconds'),
             'vmhwm_mb': record.get('vmhwm_mb'),
             'sampled_hwm_mb': max((h['hwm_kb'] for h in horses), default=0) / 1024,
+            'prober_hwm_mb': max((h['hwm_kb'] for h in sampler.horses_between(
+                job.started.timestamp(), job.completed.timestamp(), probers=True)), default=0) / 1024,
             'phases': record.get('phases') or {},
             'dependencies': data.get('dependencies') or {}, 'rules': data.get('rules') or {},
         })
@@ -645,6 +658,7 @@ def run_batch(label, hosts, env, sampler, fleet, tmp, wait_timeout):
         'peak_horse_mb': max([c['vmhwm_mb'] or 0 for c in chunks] + [c['sampled_hwm_mb'] for c in chunks]
                              + [r['vmhwm_mb'] or 0 for r in fleet_rules]),
         'worker_hwm_mb': sampler.worker_hwm_kb / 1024, 'tree_pss_peak_mb': sampler.tree_pss_peak_kb / 1024,
+        'peak_prober_mb': max((c['prober_hwm_mb'] for c in chunks), default=0),
     }
     log(f'{label}: {hosts} hosts, probe jobs {probe_seconds:.1f} s ({figures["rate"]:.1f} hosts/s), fleet rules '
         f'done at {figures["rules_seconds"]:.1f} s, queue drained at {figures["drained_seconds"]:.1f} s '
@@ -654,7 +668,8 @@ def run_batch(label, hosts, env, sampler, fleet, tmp, wait_timeout):
         phases = ', '.join(f'{name} {figure["seconds"]:.1f} s/{figure["queries"]} q'
                            for name, figure in chunk['phases'].items())
         log(f'  job #{chunk["job"]}: {chunk["hosts"]} hosts in {chunk["seconds"]:.1f} s, cpu '
-            f'{chunk["cpu_seconds"] or 0:.1f} s, {chunk["queries"]} queries; {phases}')
+            f'{chunk["cpu_seconds"] or 0:.1f} s (+ prober {chunk["prober_cpu_seconds"] or 0:.1f} s), '
+            f'{chunk["queries"]} queries; {phases}')
     return figures
 
 
@@ -671,7 +686,8 @@ def run(args, tmp, state):
 
     call_command('migrate', verbosity=0, interactive=False)  # a migration newer than the template
     settings = {name: get_setting(name) for name in ('probe_concurrency', 'probe_chunk_size', 'connect_timeout',
-                                                     'auth_timeout', 'command_timeout', 'ssh_key_files')}
+                                                     'auth_timeout', 'command_timeout', 'ssh_key_files',
+                                                     'probe_in_subprocess')}
     key_file = Path(settings['ssh_key_files'][0])
     public_key = key_file.with_name(key_file.name + '.pub')
     if not public_key.exists():
@@ -732,12 +748,13 @@ def render_section(report):
     for figures in runs:
         counted = all(c['queries'] is not None for c in figures['chunks'])  # not with --plain-worker
         queries = f"{sum(c['queries'] for c in figures['chunks']) / figures['hosts']:.1f}" if counted else 'n/a'
-        cpu = (f"{sum(c['cpu_seconds'] for c in figures['chunks']) * 1000 / figures['hosts']:.1f}" if counted
-               else 'n/a')
+        cpu = (f"{sum(c['cpu_seconds'] for c in figures['chunks']) * 1000 / figures['hosts']:.1f} + "
+               f"{sum(c['prober_cpu_seconds'] or 0 for c in figures['chunks']) * 1000 / figures['hosts']:.1f}"
+               if counted else 'n/a')
         rows.append(
             f"| {figures['label']} | {figures['jobs']} | {figures['probe_seconds']:.1f} | **{figures['rate']:.1f}** | "
             f"{figures['rules_seconds']:.1f} | {figures['drained_seconds']:.1f} | "
-            f"{cpu} | {queries} | {figures['peak_horse_mb']:.0f} | "
+            f"{cpu} | {queries} | {figures['peak_horse_mb']:.0f} | {figures['peak_prober_mb']:.0f} | "
             f"{', '.join(f'{k}: {v:,}' for k, v in sorted(figures['statuses'].items()))} | {figures['changed']:,} | "
             f"{figures['hostfacts_changes']:,} | {figures['fleet_cpu_seconds'] * 1000 / figures['hosts']:.1f} | "
             f"{figures['machine_busy'] * 100:.0f} % |")
@@ -761,6 +778,7 @@ def render_section(report):
                 + ' |')
     rate = first['rate']
     peak = max(figures['peak_horse_mb'] for figures in runs)
+    tree = max(figures['tree_pss_peak_mb'] for figures in runs)
     allowed, waves, ratio = hang_allowance(report)
     hang = runs[2]
     load = ' '.join(f'{value:.2f}' for value in report['load_start'])
@@ -788,19 +806,22 @@ def render_section(report):
         f'timeouts connect/banner {settings["connect_timeout"]} s, auth {settings["auth_timeout"]} s, command '
         f'{settings["command_timeout"]} s. Wall times run from the creation of the first job to the end of the last '
         'probe job (and to the end of the fleet rules job); CPU, queries and peak RSS are those of the work-horses '
-        '(RQ forks one per job), the RSS their VmHWM at the end of the job and sampled from `/proc`.',
+        '(RQ forks one per job), the RSS their VmHWM at the end of the job and sampled from `/proc`, and of the '
+        "prober each horse forks for the job's SSH connections and parsing (probing/forked.py, setting "
+        f"`probe_in_subprocess` {settings.get('probe_in_subprocess', True)}): its CPU as the horse's reaped child, "
+        'its RSS sampled.',
         '',
         '| run | jobs | probe jobs wall (s) | hosts/s | + fleet rules (s) | queue drained (s) '
-        '| horse CPU per host (ms) | queries per host | peak horse RSS (MB) | statuses | changed '
-        '| HostFacts changelog rows | fleet CPU per host (ms) | machine busy |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|',
+        '| CPU per host, horse + prober (ms) | queries per host | peak horse RSS (MB) | peak prober RSS (MB) '
+        '| statuses | changed | HostFacts changelog rows | fleet CPU per host (ms) | machine busy |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|',
         *rows,
         '',
     ]
     if phase_rows:
         lines += [
-            'Where the time of the jobs goes (summed over the chunks; `apply` is part of `probe_hosts`, on the '
-            'main thread of the job while the SSH threads queue their results for it):',
+            'Where the time of the jobs goes (summed over the chunks; `apply` is part of `probe_hosts`: the horse '
+            'records results as its forked prober sends them, parsed):',
             '',
             '| run | jobs (s) | ' + ' | '.join(phase_names) + ' |',
             '|---|---:|' + '---:|' * len(phase_names),
@@ -810,10 +831,11 @@ def render_section(report):
     lines += [
         f'- throughput (run 1, facts new): **{rate:.1f} hosts/s** (bar: >= {BAR_RATE:.0f}) -> '
         f"{'met' if rate >= BAR_RATE else 'NOT met'}; run 2: {runs[1]['rate']:.1f} hosts/s",
-        f'- peak memory of the work-horse: **{peak:.0f} MB** (bar: < {BAR_RSS_MB}) -> '
-        f"{'met' if peak < BAR_RSS_MB else 'NOT met'}; the worker itself {max(r['worker_hwm_mb'] for r in runs):.0f} "
-        f"MB; worker, RQ scheduler and horse together at most {max(r['tree_pss_peak_mb'] for r in runs):.0f} MB "
-        '(PSS, pages they share split between them, sampled every second)',
+        f'- peak memory of the whole worker: worker, RQ scheduler, work-horse and its prober together at most '
+        f'**{tree:.0f} MB** (bar: < {BAR_RSS_MB}) -> {"met" if tree < BAR_RSS_MB else "NOT met"} (PSS: pages they '
+        f'share, most of a forked process, split between them; sampled every second); alone (RSS, shared pages '
+        f"counted in each): the work-horse {peak:.0f} MB, its prober {max(r['peak_prober_mb'] for r in runs):.0f} MB, "
+        f"the worker {max(r['worker_hwm_mb'] for r in runs):.0f} MB",
         f"- {report['hang_fraction'] * 100:g} % hanging ({hang['statuses'].get('timeout', 0):,} timeouts): "
         f"{hang['probe_seconds']:.1f} s; what the timeouts allow: run 2 ({runs[1]['probe_seconds']:.1f} s, the same "
         f"hosts with nothing changed) plus one {settings['connect_timeout']} s banner timeout per set of "
@@ -839,7 +861,9 @@ def render_section(report):
                      'created')
     lines += [
         '- re-run: `' + ' '.join(['NETBOX_ROOT=/work/main/.netbox .venv/bin/python bench/probe_job.py',
-                                  *(f'--{k.replace("probe_", "").replace("_", "-")} {v}' for k, v in overrides.items()),
+                                  *(('--in-process' if k == 'probe_in_subprocess' else
+                                     f'--{k.replace("probe_", "").replace("_", "-")} {v}')
+                                    for k, v in overrides.items()),
                                   *(['--plain-worker'] if report['plain_worker'] else [])])
         + '` (creates and drops its own database, `triage_bench_probe_job`, and Redis databases '
         f'{REDIS_DB}/{REDIS_DB + 1}; `--job-profile` writes a profile of each probe job to `bench/out/`).',
@@ -868,6 +892,8 @@ def main():
     parser.add_argument('--hang-fraction', type=float, default=0.1)
     parser.add_argument('--concurrency', type=int, help='probe_concurrency (default: the plugin default)')
     parser.add_argument('--chunk-size', type=int, help='probe_chunk_size (default: the plugin default)')
+    parser.add_argument('--in-process', action='store_true',
+                        help='probe_in_subprocess False: the SSH connections in threads of the work-horse itself')
     parser.add_argument('--fleet-profile', default='mix',
                         help="'mix' (every fleet profile in turn) or the one profile every host answers with")
     parser.add_argument('--plain-worker', action='store_true',
@@ -891,6 +917,8 @@ def main():
         overrides['probe_concurrency'] = args.concurrency
     if args.chunk_size is not None:
         overrides['probe_chunk_size'] = args.chunk_size
+    if args.in_process:
+        overrides['probe_in_subprocess'] = False
     tmp = Path(tempfile.mkdtemp(prefix='triage-bench-probe-job-'))
     state = {'overrides': overrides, 'load_start': os.getloadavg(), 'fleet': None, 'worker': None, 'sampler': None}
     configuration = write_configuration(tmp, overrides) if overrides else None

@@ -57,6 +57,8 @@ class ProbeJob(JobRunner):
         with change_logging(self.job.user):
             summary = probe_hosts(targets, on_progress=progress, log=self.logger.warning)
         self.logger.info(f'scope: {summary.scope}')
+        if summary.prober:
+            self.logger.info(f'SSH connections: {summary.prober}')
         counts = ', '.join(f'{status}: {count}' for status, count in sorted(summary.statuses.items()))
         self.logger.info(f'done: {summary.done}/{summary.total} ({counts}); {summary.changed} changed')
         self.job.data = {'progress': summary.as_dict()}

@@ -44,6 +44,9 @@ DEFAULT_SETTINGS = {
     'command_timeout': 60,
     'probe_concurrency': 50,
     'probe_chunk_size': 500,
+    # Run a probe job's SSH connections in a forked child process (where the job's process has no other
+    # thread), so recording the results into NetBox does not wait on them for the interpreter.
+    'probe_in_subprocess': True,
     'raw_section_max_bytes': 64 * 1024,
     # The ~/.ssh/config export (docs/exports.md): which primary IP becomes HostName when a host has
     # both, and the IdentityFile line (a path on the operator's machine, never key material).
@@ -134,6 +137,8 @@ def validate_settings():
         value = get_setting(name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             _fail(name, f'must be a non-negative number (got {value!r})')
+    if not isinstance(get_setting('probe_in_subprocess'), bool):
+        _fail('probe_in_subprocess', f"must be True or False (got {get_setting('probe_in_subprocess')!r})")
     if not 0 < get_setting('ssh_port') < 65536:
         _fail('ssh_port', 'must be a TCP port number')
     if not isinstance(get_setting('ssh_key_files'), (list, tuple)):

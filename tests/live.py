@@ -207,21 +207,27 @@ class IsolatedNetBox(LiveNetBox):
         )
         return self.worker
 
-    def kill_worker(self):
+    def kill_worker(self, spare=()):
         """SIGKILL the worker and its work-horse, as the OOM killer or a pulled plug would: no clean-up runs.
-        (RQ's work-horse starts a session of its own, so the worker's process group does not hold it.)"""
-        pids, parents = [], [self.worker.pid]
+        (RQ's work-horse starts a session of its own, so the worker's process group does not hold it.)
+        Descendants whose process name is in `spare` are left alone, to see whether they end by themselves;
+        returns their pids."""
+        pids, spared, parents = [], [], [self.worker.pid]
         while parents:
             pids += parents
-            found = subprocess.run(['ps', '-o', 'pid=', '--ppid', ','.join(map(str, parents))], capture_output=True,
-                                   text=True).stdout.split()
-            parents = [int(pid) for pid in found]
+            found = subprocess.run(['ps', '-o', 'pid=,comm=', '--ppid', ','.join(map(str, parents))],
+                                   capture_output=True, text=True).stdout.splitlines()
+            parents = []
+            for line in found:
+                pid, _sep, name = line.strip().partition(' ')
+                (spared if name.strip() in spare else parents).append(int(pid))
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         self.worker.wait(timeout=30)
+        return spared
 
     def stop(self):
         super().stop()

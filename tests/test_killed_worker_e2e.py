@@ -5,6 +5,7 @@ hosts answer after different delays, so that a bulk probe (`netbox triage_probe 
 running when the test sends SIGKILL to the worker and its work-horse: no `finally`, no rollback in Python, as
 when the OOM killer or a pulled plug stops a worker. Then:
 
+- the job's forked prober (probing/forked.py), spared by the kill, ends by itself with the work-horse;
 - every HostFacts row written before the kill is whole (status, probe time, facts of an OK probe), PostgreSQL
   holds no transaction of the dead worker, and the probe job still says "running" (NetBox cannot know);
 - `settle_abandoned_jobs()` ends that job as errored once RQ gives it up (its timeout passed), which also lets
@@ -23,6 +24,7 @@ import requests
 
 from netbox_triage.fleet.manifest import FleetHost
 from netbox_triage.fleet.server import FleetServer
+from netbox_triage.probing.forked import PROCESS_NAME
 from tests.live import INSTANCE, USERNAME, IsolatedNetBox, wait_for_jobs
 
 DATABASE = os.environ.get('TRIAGE_E2E_KILLED_DB', 'netbox_triage_e2e_killed')
@@ -30,6 +32,15 @@ REDIS_DB = int(os.environ.get('TRIAGE_E2E_KILLED_REDIS_DB', '12'))
 HOSTS = 24
 PROFILES = ('ubuntu2204', 'rhel4', 'debian12', 'centos7')
 FINAL = ('completed', 'errored', 'failed')
+
+
+def _running(pid):
+    """Still running: a process ended but not yet reaped by whoever adopted it (a zombie) has ended."""
+    try:
+        with open(f'/proc/{pid}/stat') as stat:
+            return stat.read().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
+    except FileNotFoundError:
+        return False
 
 
 class KilledWorkerEndToEndTest(unittest.TestCase):
@@ -94,8 +105,15 @@ class KilledWorkerEndToEndTest(unittest.TestCase):
                 break
             self.assertLess(time.monotonic(), deadline, 'the probe never started')
             time.sleep(0.2)
-        self.server.kill_worker()
+        # The job's SSH connections run in a forked child (probing/forked.py): left alone here, it must end with
+        # the work-horse rather than probe on for a job nobody records.
+        probers = self.server.kill_worker(spare=(PROCESS_NAME,))
         self.assertLess(done, HOSTS, 'every host was probed before the kill: the fleet answered too fast')
+        self.assertTrue(probers, 'the probe job ran without its forked prober')
+        deadline = time.monotonic() + 10
+        while alive := [pid for pid in probers if _running(pid)]:
+            self.assertLess(time.monotonic(), deadline, f'the forked prober(s) {alive} outlived the work-horse')
+            time.sleep(0.1)
 
         time.sleep(1)
         self.assertEqual(self.idle_in_transaction(), 0)

@@ -129,6 +129,11 @@ class ProbeEndToEndTest(unittest.TestCase):
         self.assertEqual(response.status_code, 202, response.text)
         self.assertEqual(response.json()['scope'], 'allowed_networks: 127.0.0.0/8, ::1/128')
         self._wait_for_jobs(response.json()['jobs'])
+        # The worker's horse forked its prober (SSH and parsing there); the fleet rules job probes nothing.
+        probers = [dict(self.nb.core.jobs.get(job['id']).data).get('progress', {}).get('prober')
+                   for job in response.json()['jobs']]
+        self.assertIn('a forked child process (triage-probe)', probers)
+        self.assertEqual(set(probers) - {None}, {'a forked child process (triage-probe)'})
 
         ubuntu = self._facts('e2e-ubuntu')
         self.assertEqual(ubuntu.status.value, 'ok', ubuntu.error)
@@ -156,6 +161,7 @@ class ProbeEndToEndTest(unittest.TestCase):
         good = netbox('triage_probe', '--device', 'e2e-ubuntu', '--device', 'e2e-localhost', check=False)
         self.assertEqual(good.returncode, 0, good.stdout + good.stderr)
         self.assertIn('scope: allowed_networks: 127.0.0.0/8', good.stdout)
+        self.assertIn('SSH connections: a forked child process (triage-probe)', good.stdout)
         self.assertRegex(good.stdout, r'ok\D+2\b')
         self.assertEqual(self._facts('e2e-localhost').kernel, os.uname().release)
         bad = netbox('triage_probe', '--device', 'e2e-locked', '--device', 'e2e-outside', check=False)

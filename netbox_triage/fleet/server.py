@@ -498,11 +498,11 @@ class FleetServer:
         except (OSError, EOFError, paramiko.SSHException):
             pass
         finally:
-            try:
-                channel.shutdown_write()
-            except (OSError, EOFError, paramiko.SSHException):
-                pass
-            channel.close()
+            for finish in (channel.shutdown_write, channel.close):
+                try:
+                    finish()
+                except (OSError, EOFError, paramiko.SSHException):  # the client is gone (a killed prober)
+                    pass
 
     def _forward(self, channel, destination: tuple[str, int], stats: HostStats) -> None:
         with self.stats_lock:

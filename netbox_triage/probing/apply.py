@@ -311,7 +311,8 @@ def _apply(host, result, raw_section_max_bytes, now, user, savepoint=True, platf
         record.target = _target_text(result)
         host_changed = False
         if result.status == ProbeStatusChoices.OK:
-            parsed = parse_probe_output(result.stdout, max_section_bytes=raw_section_max_bytes)
+            parsed = result.parsed if result.parsed is not None else \
+                parse_probe_output(result.stdout, max_section_bytes=raw_section_max_bytes)
             if not parsed.sections:
                 record.status = ProbeStatusChoices.PARSE_ERROR
                 record.error = 'the host answered, but not with probe output (no sections found)'

@@ -22,7 +22,9 @@ from ..choices import ProbeStatusChoices
 from ..connections import Scope
 from ..models import HostFacts
 from ..settings import get_setting
+from . import forked
 from .apply import apply_probe_results
+from .facts import parse_probe_output
 from .hostkeys import KnownHosts, StrictKnownHosts, TrustOnFirstUse
 from .targets import TargetError, host_key, target_for
 from .transport import Credentials, ProbeResult, Timeouts, run_many
@@ -52,6 +54,10 @@ def probe_script():
     return files('netbox_triage.probing').joinpath('script.sh').read_bytes()
 
 
+PROBER_CHILD = f'a forked child process ({forked.PROCESS_NAME})'
+PROBER_THREADS = 'threads of this process'
+
+
 @dataclass
 class ProbeSummary:
     total: int = 0
@@ -60,19 +66,22 @@ class ProbeSummary:
     changed: int = 0
     failures: list = field(default_factory=list)  # (host name, status, message)
     scope: str = ''
+    prober: str = ''  # where the SSH connections ran: PROBER_CHILD or PROBER_THREADS
 
     def as_dict(self):
         return {
             'total': self.total, 'done': self.done, 'changed': self.changed, 'statuses': dict(self.statuses),
             'failures': [{'host': h, 'status': s, 'error': e} for h, s, e in self.failures[:200]],
-            'scope': self.scope,
+            'scope': self.scope, 'prober': self.prober,
         }
 
 
 def _host_queryset(model, with_facts=False):
     """Hosts with what probing them reads: their platform, addresses, tags (for the changelog's snapshots), a
-    device's type (the platform's manufacturer rule) and of their facts only the pinned keys (all: `with_facts`)."""
-    related = ('platform', 'primary_ip4', 'primary_ip6', *(('device_type',) if model is Device else ()))
+    device's type (the platform's manufacturer rule) and what NetBox's save reads (a device's rack, a VM's cluster
+    and its site), and of their facts only the pinned keys (all: `with_facts`)."""
+    related = ('platform', 'primary_ip4', 'primary_ip6',
+               *(('device_type', 'rack') if model is Device else ('cluster', 'cluster___site')))
     facts = HostFacts.objects.all()
     if not with_facts:
         facts = facts.only('device_id', 'virtual_machine_id', 'hostkey', 'jump_hostkey')
@@ -163,15 +172,30 @@ def probe_hosts(hosts, *, on_progress=None, log=None, user=None):
 
     try:
         if targets:
-            run_many(
-                targets, probe_script(), credentials_from_settings(), timeouts_from_settings(), scope,
-                hostkey_policy_from_settings(), concurrency=get_setting('probe_concurrency'),
-                on_result=lambda result: writer.add(by_key[result.key], result), keep_output=False,
+            transport = dict(
+                targets=targets, script=probe_script(), credentials=credentials_from_settings(),
+                timeouts=timeouts_from_settings(), scope=scope, hostkey_policy=hostkey_policy_from_settings(),
+                concurrency=get_setting('probe_concurrency'),
+                on_result=lambda result: writer.add(by_key[result.key], result),
                 on_idle=writer.flush, idle_seconds=WRITE_INTERVAL,
             )
+            if get_setting('probe_in_subprocess') and forked.usable():
+                summary.prober = PROBER_CHILD
+                section_cap = get_setting('raw_section_max_bytes')
+                forked.run_many_forked(**transport, prepare=lambda result: _parse(result, section_cap))
+            else:
+                summary.prober = PROBER_THREADS
+                run_many(**transport, keep_output=False)
     finally:
         writer.flush()
     return summary
+
+
+def _parse(result, max_section_bytes):
+    """Parse a result's output where it arrives (the forked prober's child): the writer gets the facts."""
+    if result.ok:
+        result.parsed = parse_probe_output(result.stdout, max_section_bytes=max_section_bytes)
+        result.stdout = b''
 
 
 # Results are written in transactions of up to WRITE_BATCH hosts, or of what arrived within WRITE_INTERVAL seconds

@@ -164,6 +164,9 @@ class ProbeResult:
     error: str = ''
     duration_ms: int = 0
     cpu_ms: float = 0.0
+    # The output already parsed (facts.ParsedProbe), where the caller had it parsed next to the transport
+    # (probing/forked.py); None: parse ``stdout``.
+    parsed: object = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:

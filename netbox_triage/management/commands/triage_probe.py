@@ -73,13 +73,18 @@ class Command(BaseCommand):
                 console.print(f'  job #{job.pk} {job.job_id}')
             return
 
+        # Redrawn as results are recorded, not by rich's refresh thread: a process with no other thread may run
+        # the SSH connections in a forked child (probing/forked.py).
         with Progress(TextColumn('probing'), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=not console.is_terminal) as progress:
+                      console=console, transient=not console.is_terminal, auto_refresh=False) as progress:
             task = progress.add_task('probe', total=len(hosts))
             with change_logging(user):
-                summary = probe_hosts(hosts, on_progress=lambda s: progress.update(task, completed=s.done))
+                summary = probe_hosts(hosts, on_progress=lambda s: progress.update(task, completed=s.done,
+                                                                                   refresh=True))
 
         console.print(f'scope: {summary.scope}')
+        if summary.prober:
+            console.print(f'SSH connections: {summary.prober}')
         with change_logging(user):
             dependencies = record_dependencies(hosts)
         console.print(f'dependencies: {dependencies.created} new, {dependencies.refreshed} seen again, '
