@@ -395,7 +395,9 @@ class BrowserNightTest(unittest.TestCase):
             self.open(page, path)
             button = page.locator('button:has-text("Probe now")')
             self.assertEqual(button.count(), 1, f'{name}: no "Probe now" button')
-            button.click()
+            # The click posts a form: wait for its answer, or the next page opened could cut the request short.
+            with page.expect_navigation():
+                button.click()
             page.wait_for_load_state()
         for name, path in hosts.items():
             self.wait_for_text(page, path, PRETTY)
