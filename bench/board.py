@@ -19,13 +19,12 @@ other than 10,000 (a quick check never overwrites the figures). Nothing connects
 import argparse
 import os
 import platform
-import re
-import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from _harness import log, measure, throwaway_database, write_doc_section
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -34,44 +33,12 @@ os.environ.setdefault('TRIAGE_REDIS_DB', '12')
 os.environ.setdefault('NETBOX_ROOT', str(REPO / '.netbox'))
 os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'netbox.settings')
 
-DOC = REPO / 'docs' / 'benchmarks.md'
 BEGIN = '<!-- bench/board.py: begin -->'
 END = '<!-- bench/board.py: end -->'
 BAR_SECONDS = 0.5
 DOC_HOSTS = 10000  # the size the issue's bar names; only a run at this size writes docs/benchmarks.md
 SITES, ROLES, CLUSTERS, TAGS = 20, 8, 50, 10
 INCIDENTS, TIMELINE_ENTRIES = 20, 5000
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def psql(sql):
-    return subprocess.run(['psql', '-h', '127.0.0.1', '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', sql],
-                          capture_output=True, text=True)
-
-
-def create_database():
-    if not re.fullmatch(r'[a-z0-9_]+', DB):
-        raise SystemExit(f'TRIAGE_DB_NAME {DB!r}: letters, digits and _ only')
-    for _ in range(60):
-        result = psql(f'CREATE DATABASE {DB} OWNER netbox_triage TEMPLATE netbox_triage_template')
-        if result.returncode == 0:
-            return
-        if 'is being accessed by other users' not in result.stderr:
-            raise SystemExit(f'cannot create {DB}: {result.stderr.strip()}')
-        time.sleep(5)
-    raise SystemExit('the template database stayed busy for 5 minutes')
-
-
-def drop_database():
-    from django.db import connections
-
-    connections.close_all()
-    result = psql(f'DROP DATABASE IF EXISTS {DB}')
-    if result.returncode:
-        log(f'could not drop {DB}: {result.stderr.strip()}')
 
 
 class Fixture:
@@ -191,33 +158,6 @@ class Fixture:
             cursor.execute('ANALYZE')
 
 
-class QueryCounter:
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-
-def measure(name, fn, rounds):
-    from django.db import connection
-
-    fn()
-    times, counter, result = [], QueryCounter(), None
-    for _ in range(rounds):
-        counter.count = 0
-        with connection.execute_wrapper(counter):
-            started = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - started)
-    figure = {'name': name, 'median': statistics.median(times), 'min': min(times), 'max': max(times),
-              'rounds': rounds, 'queries': counter.count}
-    log(f"{name}: median {figure['median'] * 1000:.0f} ms (min {figure['min'] * 1000:.0f}, max "
-        f"{figure['max'] * 1000:.0f}), {figure['queries']} queries")
-    return figure, result
-
-
 def users():
     from core.models import ObjectType
     from dcim.models import Device
@@ -253,17 +193,17 @@ def run_step(admin, limited, rounds):
     figures = {}
     for group_by in BOARD_GROUPINGS:
         figures[f'figures {group_by}'], board = measure(
-            f'board_figures, by {group_by}', lambda g=group_by: board_figures(admin, g), rounds)
+            f'board_figures, by {group_by}', lambda g=group_by: board_figures(admin, g), rounds, unit='ms')
         figures[f'render {group_by}'], _html = measure(
             f'template render, by {group_by}',
             lambda b=board: render_to_string('netbox_triage/board.html', {'board': b}, request=request_for(admin)),
-            rounds)
+            rounds, unit='ms')
     figures['figures limited'], limited_board = measure(
-        'board_figures, by site, limited user', lambda: board_figures(limited, 'site'), rounds)
+        'board_figures, by site, limited user', lambda: board_figures(limited, 'site'), rounds, unit='ms')
     figures['widget incidents'], _ = measure(
-        'open incidents widget', lambda: OpenIncidentsWidget().render(request_for(admin)), rounds)
+        'open incidents widget', lambda: OpenIncidentsWidget().render(request_for(admin)), rounds, unit='ms')
     figures['widget fleet'], _ = measure(
-        'fleet sanity widget', lambda: FleetSanityWidget().render(request_for(admin)), rounds)
+        'fleet sanity widget', lambda: FleetSanityWidget().render(request_for(admin)), rounds, unit='ms')
     url = reverse('plugins:netbox_triage:board')
     for user, groupings, who in ((admin, BOARD_GROUPINGS, 'superuser'), (limited, ['site'], 'limited user')):
         client = Client()
@@ -274,7 +214,7 @@ def run_step(admin, limited, rounds):
                 assert response.status_code == 200, response.status_code
                 assert b'class="card' in response.content
             key = f'page {group_by}' + (' limited' if user is limited else '')
-            figures[key], _ = measure(f'whole page (test client), by {group_by}, {who}', page, rounds)
+            figures[key], _ = measure(f'whole page (test client), by {group_by}, {who}', page, rounds, unit='ms')
     return figures, board, limited_board
 
 
@@ -315,7 +255,7 @@ def run(args):
         reason = '--no-doc' if args.no_doc else f'it holds the figures at {DOC_HOSTS:,} hosts'
         log(f'docs/benchmarks.md left as it is ({reason})')
     else:
-        write_section(section)
+        write_doc_section(section, BEGIN, END)
 
 
 def render_section(report):
@@ -370,17 +310,6 @@ def render_section(report):
     return '\n'.join(lines)
 
 
-def write_section(section):
-    text = DOC.read_text() if DOC.exists() else '# Benchmarks\n'
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _old, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip('\n') + '\n\n' + section + '\n'
-    DOC.write_text(text)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--hosts', type=int, default=DOC_HOSTS, help='hosts in the second step (the first has a tenth)')
@@ -388,12 +317,8 @@ def main():
     parser.add_argument('--no-doc', action='store_true', help='do not write docs/benchmarks.md')
     parser.add_argument('--keep-db', action='store_true', help=f'leave the {DB} database behind')
     args = parser.parse_args()
-    create_database()
-    try:
+    with throwaway_database(DB, keep=args.keep_db):
         run(args)
-    finally:
-        if not args.keep_db:
-            drop_database()
 
 
 if __name__ == '__main__':

@@ -17,7 +17,6 @@ import argparse
 import base64
 import os
 import platform
-import re
 import socket
 import statistics
 import subprocess
@@ -31,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _harness import create_database, drop_database, log, write_doc_section
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DB = os.environ.setdefault('TRIAGE_DB_NAME', 'triage_bench_collector')
@@ -40,7 +41,6 @@ os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'netbox.settings')
 PASSWORD = 'bench-Collector-pw1'
 os.environ['TRIAGE_MONIT_COLLECTOR_PASSWORD'] = PASSWORD
 
-DOC = REPO / 'docs' / 'benchmarks.md'
 BEGIN = '<!-- bench/collector.py: begin -->'
 END = '<!-- bench/collector.py: end -->'
 BAR_P99_MS = 200.0
@@ -52,33 +52,6 @@ _conf = runpy.run_path({path!r})
 globals().update({{name: value for name, value in _conf.items() if name.isupper()}})
 PLUGINS_CONFIG['netbox_triage'] = dict(PLUGINS_CONFIG['netbox_triage'], monit_collector_enabled=True)
 """
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def psql(sql):
-    return subprocess.run(['psql', '-h', '127.0.0.1', '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', sql],
-                          capture_output=True, text=True)
-
-
-def create_database():
-    if not re.fullmatch(r'[a-z0-9_]+', DB):
-        raise SystemExit(f'TRIAGE_DB_NAME {DB!r}: letters, digits and _ only')
-    psql(f'DROP DATABASE IF EXISTS {DB}')
-    result = psql(f'CREATE DATABASE {DB} OWNER netbox_triage TEMPLATE netbox_triage_template')
-    if result.returncode:
-        raise SystemExit(result.stderr)
-    subprocess.run([str(REPO / '.venv' / 'bin' / 'netbox'), 'migrate', '--no-input'], check=True,
-                   capture_output=True)
-
-
-def drop_database():
-    from django.db import connections
-
-    connections.close_all()
-    psql(f'DROP DATABASE IF EXISTS {DB}')
 
 
 def build_fleet(total):
@@ -168,16 +141,6 @@ def run_load(url, payloads, auth, rate, seconds):
     return results, time.perf_counter() - start
 
 
-def write_doc(section):
-    text = DOC.read_text()
-    block = f'{BEGIN}\n{section}\n{END}'
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip('\n') + '\n\n' + block + '\n'
-    DOC.write_text(text)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--hosts', type=int, default=500)
@@ -187,7 +150,9 @@ def main():
     options = parser.parse_args()
 
     log(f'database {DB}: creating and migrating')
-    create_database()
+    create_database(DB, replace=True)
+    subprocess.run([str(REPO / '.venv' / 'bin' / 'netbox'), 'migrate', '--no-input'], check=True,
+                   capture_output=True)
     import django
 
     django.setup()
@@ -218,7 +183,7 @@ def main():
             gunicorn.terminate()
             gunicorn.wait(timeout=30)
         if not options.keep_db:
-            drop_database()
+            drop_database(DB)
 
     first_ms = [ms for _s, ms in first]
     steady_ms = [ms for _s, ms in results]
@@ -260,7 +225,7 @@ def main():
     ])
     print(section)
     if not options.no_doc:
-        write_doc(section)
+        write_doc_section(f'{BEGIN}\n{section}\n{END}', BEGIN, END)
     return 0 if met else 1
 
 

@@ -31,11 +31,12 @@ import os
 import platform
 import re
 import resource
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from _harness import log, throwaway_database, write_doc_section
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -45,7 +46,6 @@ os.environ.setdefault('NETBOX_ROOT', str(REPO / '.netbox'))
 os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'netbox.settings')
 
 OUT = REPO / 'bench' / 'out'
-DOC = REPO / 'docs' / 'benchmarks.md'
 BEGIN = '<!-- bench/discoveries.py: begin -->'
 END = '<!-- bench/discoveries.py: end -->'
 PROFILES = REPO / 'netbox_triage' / 'fleet' / 'profiles'
@@ -58,38 +58,6 @@ ROLES = {
     'debian12': 'Cache', 'mysql-baremetal': 'Database', 'centos7': 'Database', 'sles11': 'File server',
     'alpine': 'Proxy', 'amazon2': 'Web', 'hostile': 'Unknown', 'hostile-markup': 'Unknown',
 }
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def psql(sql):
-    return subprocess.run(['psql', '-h', '127.0.0.1', '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', sql],
-                          capture_output=True, text=True)
-
-
-def create_database():
-    if not re.fullmatch(r'[a-z0-9_]+', DB):
-        raise SystemExit(f'TRIAGE_DB_NAME {DB!r}: letters, digits and _ only')
-    psql(f'DROP DATABASE IF EXISTS {DB}')  # a run that was killed leaves its database behind
-    for _ in range(60):
-        result = psql(f'CREATE DATABASE {DB} OWNER netbox_triage TEMPLATE netbox_triage_template')
-        if result.returncode == 0:
-            return
-        if 'is being accessed by other users' not in result.stderr:
-            raise SystemExit(f'cannot create {DB}: {result.stderr.strip()}')
-        time.sleep(5)
-    raise SystemExit('the template database stayed busy for 5 minutes')
-
-
-def drop_database():
-    from django.db import connections
-
-    connections.close_all()
-    result = psql(f'DROP DATABASE IF EXISTS {DB}')
-    if result.returncode:
-        log(f'could not drop {DB}: {result.stderr.strip()}')
 
 
 class QueryCounter:
@@ -437,7 +405,7 @@ def run(args):
     (OUT / 'discoveries.md').write_text(section + '\n')
     print(section)
     if not args.no_doc:
-        write_section(section)
+        write_doc_section(section, BEGIN, END)
     return report
 
 
@@ -525,17 +493,6 @@ def render_section(report):
     ])
 
 
-def write_section(section):
-    text = DOC.read_text() if DOC.exists() else '# Benchmarks\n'
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _old, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip('\n') + '\n\n' + section + '\n'
-    DOC.write_text(text)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--sizes', default='1000,5000,10000',
@@ -545,12 +502,9 @@ def main():
     parser.add_argument('--no-doc', action='store_true', help='do not write docs/benchmarks.md')
     parser.add_argument('--keep-db', action='store_true', help=f'leave the {DB} database behind')
     args = parser.parse_args()
-    create_database()
-    try:
+    # replace: a run that was killed leaves its database behind.
+    with throwaway_database(DB, keep=args.keep_db, replace=True):
         report = run(args)
-    finally:
-        if not args.keep_db:
-            drop_database()
     slowest = max(figure['seconds'] for figure in report['steps'][-1]['runs'])
     return 0 if slowest < BAR_SECONDS else 1
 

@@ -16,9 +16,7 @@ import argparse
 import io
 import os
 import platform
-import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tarfile
@@ -27,6 +25,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _harness import log, measure, throwaway_database, write_doc_section
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DB = os.environ.setdefault('TRIAGE_DB_NAME', 'triage_bench_monit')
@@ -34,42 +34,10 @@ os.environ.setdefault('TRIAGE_REDIS_DB', '12')
 os.environ.setdefault('NETBOX_ROOT', str(REPO / '.netbox'))
 os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'netbox.settings')
 
-DOC = REPO / 'docs' / 'benchmarks.md'
 BEGIN = '<!-- bench/monit.py: begin -->'
 END = '<!-- bench/monit.py: end -->'
 BAR_SECONDS = 10.0
 SAMPLE = 25
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def psql(sql):
-    return subprocess.run(['psql', '-h', '127.0.0.1', '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', sql],
-                          capture_output=True, text=True)
-
-
-def create_database():
-    if not re.fullmatch(r'[a-z0-9_]+', DB):
-        raise SystemExit(f'TRIAGE_DB_NAME {DB!r}: letters, digits and _ only')
-    for _ in range(60):
-        result = psql(f'CREATE DATABASE {DB} OWNER netbox_triage TEMPLATE netbox_triage_template')
-        if result.returncode == 0:
-            return
-        if 'is being accessed by other users' not in result.stderr:
-            raise SystemExit(f'cannot create {DB}: {result.stderr.strip()}')
-        time.sleep(5)
-    raise SystemExit('the template database stayed busy for 5 minutes')
-
-
-def drop_database():
-    from django.db import connections
-
-    connections.close_all()
-    result = psql(f'DROP DATABASE IF EXISTS {DB}')
-    if result.returncode:
-        log(f'could not drop {DB}: {result.stderr.strip()}')
 
 
 def build_fixture(total):
@@ -121,33 +89,6 @@ def build_fixture(total):
         Dependency.objects.bulk_create(dependencies, batch_size=2000)
     log(f'fixture: {len(devices)} devices, {len(machines)} VMs, {len(dependencies)} dependencies '
         f'in {time.monotonic() - started:.1f} s')
-
-
-class QueryCounter:
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-
-def measure(name, fn, rounds):
-    from django.db import connection
-
-    fn()
-    times, counter, result = [], QueryCounter(), None
-    for _ in range(rounds):
-        counter.count = 0
-        with connection.execute_wrapper(counter):
-            started = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - started)
-    figure = {'name': name, 'median': statistics.median(times), 'min': min(times), 'max': max(times),
-              'rounds': rounds, 'queries': counter.count}
-    log(f"{name}: median {figure['median']:.3f} s (min {figure['min']:.3f}, max {figure['max']:.3f}), "
-        f"{figure['queries']} queries")
-    return figure, result
 
 
 def run(args):
@@ -204,7 +145,7 @@ def run(args):
     section = render_section(report)
     print(section)
     if not args.no_doc:
-        write_section(section)
+        write_doc_section(section, BEGIN, END)
     if failures:
         raise SystemExit(f'monit -t failed for {len(failures)} bundle(s): {failures[:2]}')
 
@@ -243,17 +184,6 @@ def render_section(report):
     ])
 
 
-def write_section(section):
-    text = DOC.read_text() if DOC.exists() else '# Benchmarks\n'
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _old, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip('\n') + '\n\n' + section + '\n'
-    DOC.write_text(text)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--hosts', type=int, default=1000)
@@ -261,12 +191,8 @@ def main():
     parser.add_argument('--no-doc', action='store_true', help='do not write docs/benchmarks.md')
     parser.add_argument('--keep-db', action='store_true', help=f'leave the {DB} database behind')
     args = parser.parse_args()
-    create_database()
-    try:
+    with throwaway_database(DB, keep=args.keep_db):
         run(args)
-    finally:
-        if not args.keep_db:
-            drop_database()
 
 
 if __name__ == '__main__':

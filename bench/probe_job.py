@@ -54,6 +54,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _harness import create_database, drop_database, log, write_doc_section
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DB = os.environ.setdefault('TRIAGE_DB_NAME', 'triage_bench_probe_job')
@@ -65,7 +67,6 @@ os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'netbox.settings')
 NETBOX = REPO / '.venv' / 'bin' / 'netbox'
 PYTHON = REPO / '.venv' / 'bin' / 'python'
 OUT = REPO / 'bench' / 'out'
-DOC = REPO / 'docs' / 'benchmarks.md'
 BEGIN = '<!-- bench/probe_job.py: begin -->'
 END = '<!-- bench/probe_job.py: end -->'
 PROFILES = REPO / 'netbox_triage' / 'fleet' / 'profiles'
@@ -75,42 +76,8 @@ PROBE_JOB = 'Triage probe'
 FLEET_RULES_JOB = 'Triage rules (fleet, after probe)'
 JOB_LOG_ENV = 'TRIAGE_BENCH_JOB_LOG'
 JOB_PROFILE_ENV = 'TRIAGE_BENCH_JOB_PROFILE'
+PSQL_TIMEOUT = 300  # seconds a psql call may take
 PROBER = 'triage-probe'  # probing/forked.PROCESS_NAME: the name a probe job's forked SSH child gives itself
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def psql(sql):
-    return subprocess.run(['psql', '-h', '127.0.0.1', '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', sql],
-                          capture_output=True, text=True, timeout=300)
-
-
-def create_database():
-    if not re.fullmatch(r'[a-z0-9_]+', DB):
-        raise SystemExit(f'TRIAGE_DB_NAME {DB!r}: letters, digits and _ only')
-    psql(f'DROP DATABASE IF EXISTS {DB} WITH (FORCE)')  # a run that was killed leaves its database behind
-    for _ in range(60):
-        result = psql(f'CREATE DATABASE {DB} OWNER netbox_triage TEMPLATE netbox_triage_template')
-        if result.returncode == 0:
-            return
-        if 'is being accessed by other users' not in result.stderr:
-            raise SystemExit(f'cannot create {DB}: {result.stderr.strip()}')
-        time.sleep(5)
-    raise SystemExit('the template database stayed busy for 5 minutes')
-
-
-def drop_database():
-    try:
-        from django.db import connections
-
-        connections.close_all()
-    except Exception:  # noqa: BLE001 - Django may not be set up yet
-        pass
-    result = psql(f'DROP DATABASE IF EXISTS {DB} WITH (FORCE)')
-    if result.returncode:
-        log(f'could not drop {DB}: {result.stderr.strip()}')
 
 
 def redis_in_use():
@@ -872,17 +839,6 @@ def render_section(report):
     return '\n'.join(lines)
 
 
-def write_section(section):
-    text = DOC.read_text() if DOC.exists() else '# Benchmarks\n'
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _old, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip('\n') + '\n\n' + section + '\n'
-    DOC.write_text(text)
-
-
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == '--worker':
         return worker_main(sys.argv[2:])
@@ -935,7 +891,8 @@ def main():
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(f'stopped by signal {signum}'))
     report = None
-    create_database()
+    # A run that was killed leaves its database behind, maybe with sessions still on it.
+    create_database(DB, replace=True, force=True, timeout=PSQL_TIMEOUT)
     try:
         flush_redis()
         report = run(args, tmp, state)
@@ -950,7 +907,7 @@ def main():
                 if (tmp / name).exists():
                     log(f'--- last lines of {name}:\n' + (tmp / name).read_text()[-3000:])
         if not args.keep_db:
-            drop_database()
+            drop_database(DB, force=True, timeout=PSQL_TIMEOUT)
         flush_redis()
         shutil.rmtree(tmp, ignore_errors=True)
     (OUT / 'probe_job.json').write_text(json.dumps(report, indent=1, default=str) + '\n')
@@ -962,7 +919,7 @@ def main():
         log(f'docs/benchmarks.md not written ({"--no-doc" if args.no_doc else "not the bar size"}); '
             f'see {OUT / "probe_job.md"}')
     else:
-        write_section(section)
+        write_doc_section(section, BEGIN, END)
     rate, peak = report['runs'][0]['rate'], max(figures['peak_horse_mb'] for figures in report['runs'])
     return 0 if rate >= BAR_RATE and peak < BAR_RSS_MB and hang_allowance(report)[2] <= BAR_HANG_RATIO else 1
 

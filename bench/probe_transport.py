@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _harness import log
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -69,10 +71,6 @@ asyncio.run(main())
 SSH_NET = '127.0.50'
 OUT = REPO / 'bench' / 'out' / 'probe_transport.md'
 LOAD_AT_START = ' '.join(Path('/proc/loadavg').read_text().split()[:3]) if Path('/proc/loadavg').exists() else '?'
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def children_cpu() -> float:

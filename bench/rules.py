@@ -22,6 +22,8 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from _harness import write_doc_section
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -30,7 +32,6 @@ from netbox_triage.rules import HostView, eol, haproxy_checks, registry, run_rul
 
 PROFILES = REPO / 'netbox_triage' / 'fleet' / 'profiles'
 OUT = REPO / 'bench' / 'out'
-DOC = REPO / 'docs' / 'benchmarks.md'
 BEGIN = '<!-- bench/rules.py: begin -->'
 END = '<!-- bench/rules.py: end -->'
 TODAY = date(2026, 11, 21)
@@ -136,7 +137,7 @@ def main():
     section = render(result)
     (OUT / 'rules.md').write_text(section)
     if not args.no_doc:
-        write_doc_section(section)
+        write_doc_section(section.rstrip('\n'), BEGIN, END)
     print(section)
     return 0 if result['bar_met'] else 1
 
@@ -167,18 +168,6 @@ per host; clusters of three, 20 sites, varied platforms, probe ages and host-key
 {rows}
 {END}
 """
-
-
-def write_doc_section(section):
-    """Replace this benchmark's own section (between its markers) or append it; other sections stay as they are."""
-    text = DOC.read_text() if DOC.exists() else '# Benchmarks\n'
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _old, tail = rest.split(END, 1)
-        text = head + section.rstrip('\n') + tail
-    else:
-        text = text.rstrip('\n') + '\n\n' + section
-    DOC.write_text(text)
 
 
 if __name__ == '__main__':

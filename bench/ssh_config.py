@@ -19,13 +19,12 @@ import argparse
 import json
 import os
 import platform
-import re
-import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from _harness import log, measure, throwaway_database
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -44,37 +43,6 @@ EXPORT_TEMPLATE = (
     '{% endfor %}'
 )
 BAR_SECONDS = 1.0
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def psql(sql):
-    return subprocess.run(['psql', '-h', '127.0.0.1', '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', sql],
-                          capture_output=True, text=True)
-
-
-def create_database():
-    if not re.fullmatch(r'[a-z0-9_]+', DB):
-        raise SystemExit(f'TRIAGE_DB_NAME {DB!r}: letters, digits and _ only')
-    for _ in range(60):
-        result = psql(f'CREATE DATABASE {DB} OWNER netbox_triage TEMPLATE netbox_triage_template')
-        if result.returncode == 0:
-            return
-        if 'is being accessed by other users' not in result.stderr:
-            raise SystemExit(f'cannot create {DB}: {result.stderr.strip()}')
-        time.sleep(5)  # another session is copying the template right now
-    raise SystemExit('the template database stayed busy for 5 minutes')
-
-
-def drop_database():
-    from django.db import connections
-
-    connections.close_all()
-    result = psql(f'DROP DATABASE IF EXISTS {DB}')
-    if result.returncode:
-        log(f'could not drop {DB}: {result.stderr.strip()}')
 
 
 def build_fixture(devices, vms):
@@ -143,37 +111,6 @@ def build_fixture(devices, vms):
     log(f'fixture: {Device.objects.count()} devices, {VirtualMachine.objects.count()} VMs '
         f'in {time.monotonic() - started:.1f} s')
     return user, sites
-
-
-class QueryCounter:
-    """Counts statements Django sends (cheaper than CaptureQueriesContext, which would slow the template down)."""
-
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-
-def measure(name, fn, rounds, warmup=True):
-    from django.db import connection
-
-    if warmup:
-        fn()
-    times, counter = [], QueryCounter()
-    result = None
-    for _ in range(rounds):
-        counter.count = 0
-        with connection.execute_wrapper(counter):
-            started = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - started)
-    figure = {'name': name, 'median': statistics.median(times), 'min': min(times), 'max': max(times),
-              'rounds': rounds, 'queries': counter.count}
-    log(f"{name}: median {figure['median']:.3f} s (min {figure['min']:.3f}, max {figure['max']:.3f}), "
-        f"{figure['queries']} queries")
-    return figure, result
 
 
 def run(args):
@@ -341,12 +278,8 @@ def main():
     parser.add_argument('--template-rounds', type=int, default=3)
     parser.add_argument('--keep-db', action='store_true', help=f'leave the {DB} database behind')
     args = parser.parse_args()
-    create_database()
-    try:
+    with throwaway_database(DB, keep=args.keep_db):
         run(args)
-    finally:
-        if not args.keep_db:
-            drop_database()
 
 
 if __name__ == '__main__':

@@ -16,13 +16,14 @@ docs/benchmarks.md is replaced. Nothing leaves loopback. Usage:
 import argparse
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
+
+from _harness import log, throwaway_database, write_doc_section
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -31,43 +32,11 @@ os.environ.setdefault('TRIAGE_REDIS_DB', '12')
 os.environ.setdefault('NETBOX_ROOT', str(REPO / '.netbox'))
 os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'netbox.settings')
 
-DOC = REPO / 'docs' / 'benchmarks.md'
 BEGIN = '<!-- bench/topology.py: begin -->'
 END = '<!-- bench/topology.py: end -->'
 OUT = REPO / 'bench' / 'out'
 DEMO_BAR, LARGE_BAR = 3.0, 60.0
 TIERS = (('Load balancer', 2), ('Frontend', 2), ('Backend', 3), ('Cache', 1), ('Database', 2))
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def psql(sql):
-    return subprocess.run(['psql', '-h', '127.0.0.1', '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', sql],
-                          capture_output=True, text=True)
-
-
-def create_database():
-    if not re.fullmatch(r'[a-z0-9_]+', DB):
-        raise SystemExit(f'TRIAGE_DB_NAME {DB!r}: letters, digits and _ only')
-    for _ in range(60):
-        result = psql(f'CREATE DATABASE {DB} OWNER netbox_triage TEMPLATE netbox_triage_template')
-        if result.returncode == 0:
-            return
-        if 'is being accessed by other users' not in result.stderr:
-            raise SystemExit(f'cannot create {DB}: {result.stderr.strip()}')
-        time.sleep(5)
-    raise SystemExit('the template database stayed busy for 5 minutes')
-
-
-def drop_database():
-    from django.db import connections
-
-    connections.close_all()
-    result = psql(f'DROP DATABASE IF EXISTS {DB}')
-    if result.returncode:
-        log(f'could not drop {DB}: {result.stderr.strip()}')
 
 
 def build_large_fixture():
@@ -199,18 +168,6 @@ def section(report):
     ])
 
 
-def write_doc_section(text):
-    """Replace this benchmark's own section (between its markers) or append it; other sections stay as they are."""
-    doc = DOC.read_text() if DOC.exists() else '# Benchmarks\n'
-    if BEGIN in doc and END in doc:
-        head, rest = doc.split(BEGIN, 1)
-        _old, tail = rest.split(END, 1)
-        doc = head + text + tail
-    else:
-        doc = doc.rstrip('\n') + '\n\n' + text + '\n'
-    DOC.write_text(doc)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--rounds', type=int, default=3)
@@ -218,8 +175,7 @@ def main(argv=None):
     parser.add_argument('--keep-db', action='store_true')
     args = parser.parse_args(argv)
     load = ' '.join(f'{value:.2f}' for value in os.getloadavg())
-    create_database()
-    try:
+    with throwaway_database(DB, keep=args.keep_db):
         import django
 
         django.setup()
@@ -241,9 +197,6 @@ def main(argv=None):
         site, hosts, edges = build_large_fixture()
         log(f'fixture: {hosts} hosts, {edges} dependencies')
         large, large_png = measure('300 hosts', site, args.rounds)
-    finally:
-        if not args.keep_db:
-            drop_database()
     OUT.mkdir(exist_ok=True)
     (OUT / 'topology-demo.png').write_bytes(demo_png)
     (OUT / 'topology-300.png').write_bytes(large_png)
@@ -256,7 +209,7 @@ def main(argv=None):
     text = section(report)
     print(text)
     if not args.no_doc:
-        write_doc_section(text)
+        write_doc_section(text, BEGIN, END)
     return 0 if demo['max'] < DEMO_BAR and large['max'] < LARGE_BAR else 1
 
 
