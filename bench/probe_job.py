@@ -36,6 +36,7 @@ docs/benchmarks.md is written (between its markers) only by a run at the bar's s
 
 import argparse
 import functools
+import heapq
 import json
 import math
 import os
@@ -218,6 +219,7 @@ def worker_main(queues):
                     'prober_cpu_seconds': (after_children.ru_utime + after_children.ru_stime
                                            - children.ru_utime - children.ru_stime),
                     'vmhwm_mb': hwm / 1024, 'phases': {name: dict(figure) for name, figure in phases.items()},
+                    'hosts': list(kwargs.get('hosts') or ()),  # in the order the job probes them
                 }
                 with open(job_log, 'a') as stream:
                     stream.write(json.dumps(record) + '\n')
@@ -516,6 +518,15 @@ def hostfacts_changes():
     return ObjectChange.objects.filter(changed_object_type=ContentType.objects.get_for_model(HostFacts)).count()
 
 
+def host_outcomes():
+    """{'dcim.device:1': [status, duration ms], ...}: each host's last probe."""
+    from netbox_triage.models import HostFacts
+
+    return {(f'dcim.device:{device}' if device else f'virtualization.virtualmachine:{vm}'): [status, duration]
+            for device, vm, status, duration in HostFacts.objects.values_list(
+                'device_id', 'virtual_machine_id', 'status', 'duration_ms')}
+
+
 def changelog_since(moment):
     from django.db.models import Count
 
@@ -603,6 +614,7 @@ def run_batch(label, hosts, env, sampler, fleet, tmp, wait_timeout):
             'prober_hwm_mb': max((h['hwm_kb'] for h in sampler.horses_between(
                 job.started.timestamp(), job.completed.timestamp(), probers=True)), default=0) / 1024,
             'phases': record.get('phases') or {},
+            'host_keys': record.get('hosts') or [],
             'dependencies': data.get('dependencies') or {}, 'rules': data.get('rules') or {},
         })
     fleet_rules = []
@@ -614,6 +626,9 @@ def run_batch(label, hosts, env, sampler, fleet, tmp, wait_timeout):
             'vmhwm_mb': record.get('vmhwm_mb'), 'rules': (job.data or {}).get('rules') or {},
         })
     probe_seconds = (probe_end - first_created).total_seconds()
+    outcomes = host_outcomes()
+    for chunk in chunks:
+        chunk['outcomes'] = [outcomes.get(key) for key in chunk['host_keys']]  # [status, duration ms] in probe order
     figures = {
         'label': label, 'hosts': hosts, 'jobs': len(probes), 'command_seconds': round(command_seconds, 2),
         'probe_seconds': probe_seconds, 'rules_seconds': (rules_end - first_created).total_seconds(),
@@ -693,16 +708,51 @@ def run(args, tmp, state):
 # --- report ----------------------------------------------------------------------------------------------------
 
 
+def fifo_makespan(durations, workers):
+    """When the last of `durations` ends if each starts, in order, as soon as one of `workers` is free: how
+    run_many's pool probes a chunk."""
+    free = [0.0] * workers
+    end = 0.0
+    for duration in durations:
+        start = heapq.heappop(free)
+        heapq.heappush(free, start + duration)
+        end = max(end, start + duration)
+    return end
+
+
 def hang_allowance(report):
-    """What the timeouts allow run 3: run 2 (the same hosts, already known, nothing changed) plus, in each chunk,
-    one banner timeout (`connect_timeout`: a hanging host accepts TCP and never sends its SSH banner) for each
-    set of `probe_concurrency` workers its hanging hosts hold, as bench/probe_transport.py (b) counts it; the
-    chunks run one after the other on the one worker, so their extra waits add up."""
+    """What the timeouts allow run 3: run 2 (the same hosts, already known, nothing changed) plus what its hanging
+    hosts must cost, two ways, per chunk (the chunks run one after the other on the one worker, so their extra
+    waits add up):
+
+    - `ideal`: one banner timeout (`connect_timeout`: a hanging host accepts TCP and never sends its SSH banner)
+      for each set of `probe_concurrency` workers the hanging hosts hold, as if they had all been started first,
+      as bench/probe_transport.py (b) counts it. No scheduler can do that without knowing in advance which hosts
+      will hang.
+    - `in probe order`: the chunk's hosts replayed in the order the job probed them, each holding a worker for
+      its own run-2 duration, and a hanging host for the banner timeout instead; the difference with the replay
+      without hangs. A hanging host started near a chunk's end holds the chunk for its whole timeout after the
+      others are done: that tail is the timeouts' cost, not the prober's.
+
+    Returns (allowed ideal, waves, ratio ideal, allowed in probe order, extra seconds per chunk, ratio)."""
     baseline, hang = report['runs'][1], report['runs'][2]
     concurrency, banner = report['settings']['probe_concurrency'], report['settings']['connect_timeout']
     waves = [math.ceil(chunk['statuses'].get('timeout', 0) / concurrency) for chunk in hang['chunks']]
     allowed = baseline['probe_seconds'] + sum(waves) * banner
-    return allowed, waves, hang['probe_seconds'] / allowed
+    before = {key: outcome for chunk in baseline['chunks']
+              for key, outcome in zip(chunk.get('host_keys', ()), chunk.get('outcomes', ()))}
+    extras = []
+    for chunk in hang['chunks']:
+        normal, hanging = [], []
+        for key, outcome in zip(chunk.get('host_keys', ()), chunk.get('outcomes', ())):
+            seconds = ((before.get(key) or [None, 0])[1] or 0) / 1000
+            normal.append(seconds)
+            hanging.append(banner if outcome and outcome[0] == 'timeout' else seconds)
+        extras.append(fifo_makespan(hanging, concurrency) - fifo_makespan(normal, concurrency) if normal else None)
+    if any(extra is None for extra in extras):  # an old report without the hosts' order
+        return allowed, waves, hang['probe_seconds'] / allowed, None, extras, None
+    in_order = baseline['probe_seconds'] + sum(extras)
+    return allowed, waves, hang['probe_seconds'] / allowed, in_order, extras, hang['probe_seconds'] / in_order
 
 
 def render_section(report):
@@ -746,7 +796,7 @@ def render_section(report):
     rate = first['rate']
     peak = max(figures['peak_horse_mb'] for figures in runs)
     tree = max(figures['tree_pss_peak_mb'] for figures in runs)
-    allowed, waves, ratio = hang_allowance(report)
+    allowed, waves, ratio, in_order, extras, order_ratio = hang_allowance(report)
     hang = runs[2]
     load = ' '.join(f'{value:.2f}' for value in report['load_start'])
     rules = first['fleet_rules'][0] if first['fleet_rules'] else None
@@ -804,11 +854,17 @@ def render_section(report):
         f"counted in each): the work-horse {peak:.0f} MB, its prober {max(r['peak_prober_mb'] for r in runs):.0f} MB, "
         f"the worker {max(r['worker_hwm_mb'] for r in runs):.0f} MB",
         f"- {report['hang_fraction'] * 100:g} % hanging ({hang['statuses'].get('timeout', 0):,} timeouts): "
-        f"{hang['probe_seconds']:.1f} s; what the timeouts allow: run 2 ({runs[1]['probe_seconds']:.1f} s, the same "
-        f"hosts with nothing changed) plus one {settings['connect_timeout']} s banner timeout per set of "
-        f"{settings['probe_concurrency']} workers the hanging hosts hold in each chunk ({' + '.join(map(str, waves))}) "
-        f'= {allowed:.1f} s; ratio **{ratio:.2f}** (bar: <= {BAR_HANG_RATIO}) -> '
-        f"{'met' if ratio <= BAR_HANG_RATIO else 'NOT met'}",
+        f"{hang['probe_seconds']:.1f} s. What the timeouts allow, from run 2 ({runs[1]['probe_seconds']:.1f} s, the "
+        'same hosts with nothing changed): '
+        + (f"in the order the jobs probe the hosts (each chunk replayed with run 2's host durations and "
+           f"{settings['connect_timeout']} s for each hanging host, `hang_allowance()`), "
+           f"+ {' + '.join(f'{extra:.1f}' for extra in extras)} s = {in_order:.1f} s, ratio **{order_ratio:.2f}** "
+           f"(bar: <= {BAR_HANG_RATIO}) -> {'met' if order_ratio <= BAR_HANG_RATIO else 'NOT met'}; "
+           if in_order else '')
+        + f"as if every hanging host had been started first (one {settings['connect_timeout']} s banner timeout per "
+        f"set of {settings['probe_concurrency']} workers they hold in each chunk, {' + '.join(map(str, waves))}), "
+        f'{allowed:.1f} s, ratio {ratio:.2f}'
+        + ('' if in_order else f" (bar: <= {BAR_HANG_RATIO}) -> {'met' if ratio <= BAR_HANG_RATIO else 'NOT met'}"),
         f"- idempotent: HostFacts changelog rows in run 2: **{runs[1]['hostfacts_changes']}** (run 1: "
         f"{first['hostfacts_changes']:,}); all changelog rows by type, "
         + '; '.join(f"run {figures['label'][0]}: "
@@ -920,8 +976,9 @@ def main():
             f'see {OUT / "probe_job.md"}')
     else:
         write_doc_section(section, BEGIN, END)
-    rate, peak = report['runs'][0]['rate'], max(figures['peak_horse_mb'] for figures in report['runs'])
-    return 0 if rate >= BAR_RATE and peak < BAR_RSS_MB and hang_allowance(report)[2] <= BAR_HANG_RATIO else 1
+    rate, peak = report['runs'][0]['rate'], max(figures['tree_pss_peak_mb'] for figures in report['runs'])
+    hang = hang_allowance(report)
+    return 0 if rate >= BAR_RATE and peak < BAR_RSS_MB and (hang[5] or hang[2]) <= BAR_HANG_RATIO else 1
 
 
 if __name__ == '__main__':
