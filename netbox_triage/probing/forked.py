@@ -19,6 +19,7 @@ Fork is used only where it is safe: a POSIX system and no other thread in the pr
 """
 
 import ctypes
+import fcntl
 import io
 import os
 import pickle
@@ -140,10 +141,8 @@ def run_many_forked(
         return []
     read_fd, write_fd = os.pipe()
     try:
-        import fcntl
-
-        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-    except (ImportError, AttributeError, OSError):
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)  # fewer, larger writes; Linux only
+    except (AttributeError, OSError):
         pass
     parent = os.getpid()
     pid = os.fork()
@@ -156,10 +155,11 @@ def run_many_forked(
     results: list[ProbeResult | None] = [None] * len(targets)
     failure = ''
     buffer = bytearray()
+    poller = select.poll()  # not select(): a descriptor numbered over 1023 would make it fail
+    poller.register(read_fd, select.POLLIN)
     try:
         while True:
-            ready, _w, _x = select.select([read_fd], [], [], idle_seconds if on_idle else None)
-            if not ready:
+            if not poller.poll(idle_seconds * 1000 if on_idle else None):
                 on_idle()  # nothing arrived for a while: the caller may flush what it holds
                 continue
             chunk = os.read(read_fd, _PIPE_BYTES)

@@ -127,6 +127,14 @@ class ForkedProberTests(unittest.TestCase):
         self.assertTrue(all(r.stdout == b'' and r.parsed is None for r in results))  # nothing kept once handed over
         self.assertEqual(_probers_of(os.getpid()), [])
 
+    def test_the_caller_is_called_back_while_nothing_arrives(self):
+        idle, seen = [], []
+        results = self.run_forked(self.targets([6]), on_result=seen.append, on_idle=lambda: idle.append(len(seen)),
+                                  idle_seconds=0.2)  # the hanging host answers nothing for 1.5 s
+        self.assertEqual([r.status for r in results], ['timeout'])
+        self.assertGreaterEqual(len(idle), 3)
+        self.assertEqual(set(idle), {0})  # all of them while the result was still awaited
+
     def test_prepare_runs_in_another_process(self):
         pids = []
 
