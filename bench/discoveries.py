@@ -422,7 +422,7 @@ PROFILE_NOTES = (
     "On 2026-12-07's slower machine (the same code took 43.0 s for (a) at 10,000 hosts) a 5,000-host profile "
     "showed univers' rpm version comparisons at 14 % of (a), now remembered per version pair, and "
     "`ObjectChange`'s generic-relation setter (a copied manager per object) at 6 %, now the type and id set as "
-    'columns in `Discovery.to_objectchange()`: 43.0 -> 28.9 s.'
+    'columns in `Discovery.to_objectchange()`: 43.0 -> 28.9 s.',
 )
 
 
